@@ -1,0 +1,108 @@
+"""Real PostgreSQL for every database test (design.md, "Real parts").
+
+The server is found in this order: ``DBTOOL_TEST_URL``, a server on
+127.0.0.1:5432 (user postgres), the embedded server.  Each test that asks for
+``db_url`` gets a freshly created, randomly named database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=3, autocommit=True) as c:
+            c.execute("select 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def find_server() -> tuple[str, str]:
+    """(admin url, how it was found)."""
+    url = os.environ.get("DBTOOL_TEST_URL")
+    if url:
+        if not _reachable(url):
+            pytest.exit(f"DBTOOL_TEST_URL is set but the server does not answer", returncode=2)
+        return url, "DBTOOL_TEST_URL"
+    local = "postgresql://postgres@127.0.0.1:5432/postgres"
+    if _reachable(local):
+        return local, "local server 127.0.0.1:5432"
+    from dbtool import embedded
+
+    folder = Path(os.environ.get("DBTOOL_TEST_EMBEDDED_DIR", ROOT / ".dbtool" / "test-embedded"))
+    return embedded.ensure(folder), "embedded server"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    url, _how = find_server()
+    return url
+
+
+def _with_db(url: str, name: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    parts = conninfo_to_dict(url)
+    parts["dbname"] = name
+    return make_conninfo(**parts)
+
+
+class DatabaseFactory:
+    """Creates throwaway databases on the test server and drops them at the end."""
+
+    def __init__(self, admin_url: str):
+        self.admin_url = admin_url
+        self.names: list[str] = []
+
+    def create(self, prefix: str = "dbtool_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self.names.append(name)
+        return _with_db(self.admin_url, name)
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            for name in self.names:
+                c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        self.names.clear()
+
+
+@pytest.fixture
+def make_db(pg_admin_url):
+    factory = DatabaseFactory(pg_admin_url)
+    yield factory.create
+    factory.drop_all()
+
+
+@pytest.fixture
+def db_url(make_db) -> str:
+    return make_db()
+
+
+@pytest.fixture
+def conn(db_url):
+    with psycopg.connect(db_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def example_project(tmp_path) -> Path:
+    """A copy of the repository's Digital Manager project (migrations, rollbacks, checks)."""
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for sub in ("migrations", "rollbacks", "checks"):
+        if (ROOT / sub).is_dir():
+            shutil.copytree(ROOT / sub, dest / sub)
+    return dest
