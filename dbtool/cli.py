@@ -1,0 +1,271 @@
+"""The command line: flags → Config → api call → rendering → exit code. Nothing more."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import sys
+import traceback
+
+import click
+
+from dbtool import __version__, api, config as config_mod, render
+from dbtool.errors import DbtoolError
+
+FORMATS = ("text", "json")
+
+
+def _load(ctx_obj: dict):
+    return config_mod.load(ctx_obj.get("config"))
+
+
+def common(formats=FORMATS, env=True, yes=False):
+    """Options every command takes: --config, --env, --format, and --yes where it changes things."""
+
+    def deco(f):
+        @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                      help="Path to dbtool.toml (default: found from the current folder upward).")
+        @click.option("--format", "fmt", type=click.Choice(formats), default="text", show_default=True,
+                      help="Output format.")
+        @click.option("--traceback", is_flag=True, hidden=True, help="Show the Python traceback of an error.")
+        @functools.wraps(f)
+        def wrapper(*args, config_path=None, fmt="text", traceback=False, **kwargs):
+            return _guard(lambda: f(*args, cfg=config_mod.load(config_path), fmt=fmt, **kwargs), traceback)
+
+        if env:
+            wrapper = click.option("--env", "-e", "env", default=None, metavar="ENV",
+                                   help="Environment from dbtool.toml (default: $DBTOOL_ENV, then dev).")(wrapper)
+        if yes:
+            wrapper = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a protected environment.")(wrapper)
+        return wrapper
+
+    return deco
+
+
+def _guard(fn, show_traceback: bool):
+    try:
+        code = fn()
+    except DbtoolError as exc:
+        if show_traceback:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted; a transactional migration in progress was rolled back by the server", err=True)
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+def emit(fmt: str, data, text: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, default=str))
+    elif text:
+        click.echo(text)
+
+
+@contextlib.contextmanager
+def partial_result(fmt: str):
+    """On failure, show what completed before it (and in JSON, the error too), then fail."""
+    try:
+        yield
+    except DbtoolError as exc:
+        res = getattr(exc, "result", None)
+        if res is not None:
+            emit(fmt, res.as_json(), render.run_text(res) if res.results else "")
+        raise
+
+
+def _tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def progress_printer(fmt: str):
+    """Progress lines on a terminal, silence otherwise (design.md)."""
+    if not _tty():
+        return api._noop
+
+    def progress(event, **data):
+        if event == "lock_wait":
+            click.echo(f"waiting for the migration lock held by {data['holder']} (up to {data['wait_s']:.0f}s)...", err=True)
+        elif event == "lock_retry":
+            step = data["step"]
+            click.echo(f"  {step.version}: lock_timeout hit ({data['message']}); retry {data['attempt']} in {data['wait_s']:.1f}s", err=True)
+        elif event == "step_done":
+            r = data["result"]
+            click.echo(f"  {r.direction:<4} {r.version} {r.name} ... done ({r.duration_ms:.0f} ms)", err=True)
+        elif event == "message":
+            click.echo(data["text"], err=True)
+
+    return progress
+
+
+def _confirm():
+    if not sys.stdin.isatty():
+        return None
+    return lambda question: click.confirm(question, default=False, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dbtool")
+def cli():
+    """dbtool: PostgreSQL migrations paired with tested rollbacks, checked before and after.
+
+    \b
+    Typical day:
+      dbtool new add_subscription_status     # up, down and verify stubs
+      dbtool validate                        # rules + round trip of every pair
+      dbtool migrate --env staging           # apply pending, logged and checked
+      dbtool rollback 2025.01.003 -e staging # revert it and everything after
+    """
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False), default=".")
+def init(folder):
+    """Write dbtool.toml and the project folders (idempotent).
+
+    Example: dbtool init
+    """
+    def run():
+        from pathlib import Path
+
+        res = api.init(Path(folder))
+        if res.created:
+            for c in res.created:
+                click.echo(f"created {c}")
+        else:
+            click.echo("nothing to do: dbtool.toml and the folders exist")
+    _guard(run, False)
+
+
+@cli.command()
+@click.argument("name")
+@common(env=False)
+def new(name, cfg, fmt):
+    """Create the next version's up, down and verify stubs.
+
+    Example: dbtool new add_subscription_status
+    """
+    res = api.new(cfg, name)
+    rels = [str(p.relative_to(cfg.root)) for p in res.paths]
+    emit(fmt, {"version": res.version, "files": rels}, "\n".join(f"created {r}" for r in rels))
+
+
+@cli.command()
+@click.option("--exit-code", is_flag=True, help="Exit 1 when anything is pending, failed, interrupted, drifted or missing.")
+@common()
+def status(env, cfg, fmt, exit_code):
+    """Every version: applied, pending, failed, interrupted, drifted or missing.
+
+    Example: dbtool status --env staging --exit-code
+    """
+    res = api.status(cfg, env)
+    emit(fmt, res.as_json(), render.status_text(res, color=sys.stdout.isatty()))
+    if exit_code and any(m.state != "applied" for m in res.migrations):
+        return 1
+    return 0
+
+
+def _checks_factory(cfg, no_checks: bool, strict: bool):
+    if no_checks or not cfg.settings.get("checks", True):
+        return None
+    try:
+        from dbtool import checks_runner
+    except ImportError:
+        return None
+    return checks_runner.factory(cfg, strict=strict)
+
+
+@cli.command()
+@click.option("--to", "to", metavar="VERSION", help="Stop after this version.")
+@click.option("--dry-run", is_flag=True, help="Show the plan (and predicted impact); change nothing.")
+@click.option("--allow-out-of-order", is_flag=True, help="Apply pending versions older than the newest applied one.")
+@click.option("--retry-interrupted", is_flag=True, help="Run again a non-transactional migration that was interrupted.")
+@click.option("--no-checks", is_flag=True, help="Skip integrity and performance checks.")
+@click.option("--strict", is_flag=True, help="A slower workload query is an error, not a warning.")
+@common(yes=True)
+def migrate(env, cfg, fmt, to, dry_run, allow_out_of_order, retry_interrupted, yes, no_checks, strict):
+    """Apply pending migrations in order, each in its own transaction.
+
+    Example: dbtool migrate --env staging
+    """
+    with partial_result(fmt):
+        res = api.migrate(cfg, env, to=to, dry_run=dry_run, yes=yes, confirm=_confirm(), progress=progress_printer(fmt),
+                          allow_out_of_order=allow_out_of_order, retry_interrupted=retry_interrupted,
+                          checks=_checks_factory(cfg, no_checks, strict))
+    emit(fmt, res.as_json(), render.run_text(res))
+    return 0
+
+
+@cli.command()
+@click.argument("version")
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--no-checks", is_flag=True, help="Skip integrity and performance checks.")
+@common(yes=True)
+def rollback(version, env, cfg, fmt, dry_run, yes, no_checks):
+    """Revert VERSION and every applied version after it, newest first.
+
+    Example: dbtool rollback 2025.01.003 --env staging
+    """
+    confirm = _confirm()
+    if not dry_run and not yes and confirm is not None:
+        plan = api.rollback(cfg, version, env, dry_run=True)
+        click.echo(render.run_text(plan), err=True)
+        if plan.plan.steps and not plan_is_protected(cfg, env):
+            if not click.confirm("Roll back these migrations?", default=False, err=True):
+                click.echo("Error: rollback cancelled; nothing was changed", err=True)
+                return 1
+            yes = True
+    with partial_result(fmt):
+        res = api.rollback(cfg, version, env, dry_run=dry_run, yes=yes, confirm=confirm, progress=progress_printer(fmt),
+                           checks=_checks_factory(cfg, no_checks, False))
+    emit(fmt, res.as_json(), render.run_text(res))
+    return 0
+
+
+def plan_is_protected(cfg, env) -> bool:
+    return cfg.env(env).protected
+
+
+@cli.command()
+@click.option("--limit", type=int, default=None, help="Only the newest N entries.")
+@click.option("--version", "version", default=None, help="Only this version's entries.")
+@common()
+def log(env, cfg, fmt, limit, version):
+    """The history from the migration_log, oldest first.
+
+    Example: dbtool log --limit 20
+    """
+    res = api.log(cfg, env, limit=limit, version=version)
+    emit(fmt, res.as_json(), render.log_text(res))
+
+
+@cli.group()
+def embedded():
+    """The private PostgreSQL server behind url = "embedded"."""
+
+
+@embedded.command("status")
+@common(env=False)
+def embedded_status(cfg, fmt):
+    """Whether the embedded server runs, where, and which version."""
+    st = api.embedded_status(cfg)
+    text = "\n".join(f"{k}: {v}" for k, v in st.items())
+    emit(fmt, st, text)
+
+
+@embedded.command("stop")
+@common(env=False)
+def embedded_stop(cfg, fmt):
+    """Stop the embedded server (it starts again on demand)."""
+    stopped = api.embedded_stop(cfg)
+    emit(fmt, {"stopped": stopped}, "embedded server stopped" if stopped else "embedded server was not running")
+
+
+def main():
+    cli(prog_name="dbtool")
+
+
+if __name__ == "__main__":
+    main()
