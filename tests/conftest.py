@@ -106,3 +106,33 @@ def example_project(tmp_path) -> Path:
         if (ROOT / sub).is_dir():
             shutil.copytree(ROOT / sub, dest / sub)
     return dest
+
+
+def write_project(root: Path, migrations: dict[str, tuple[str, str | None]], *, url: str | None = None,
+                  toml_extra: str = "", verify: dict[str, str] | None = None) -> Path:
+    """A project on disk: {"2025.01.001__name": (up_sql, down_sql or None)} and a dbtool.toml for ``url``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in ("migrations", "rollbacks", "checks"):
+        (root / sub).mkdir(exist_ok=True)
+    for label, (up, down) in migrations.items():
+        (root / "migrations" / f"{label}.sql").write_text(up, encoding="utf-8")
+        if down is not None:
+            (root / "rollbacks" / f"{label}.sql").write_text(down, encoding="utf-8")
+    for label, body in (verify or {}).items():
+        (root / "checks" / f"{label}.sql").write_text(body, encoding="utf-8")
+    if url is not None:
+        (root / "dbtool.toml").write_text(
+            f'[dbtool]\nlock_timeout = "2s"\nlock_retry_backoff = "100ms"\n{toml_extra}\n[env.dev]\nurl = "{url}"\n',
+            encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def project_factory(tmp_path):
+    counter = {"n": 0}
+
+    def make(migrations, url=None, **kw):
+        counter["n"] += 1
+        return write_project(tmp_path / f"p{counter['n']}", migrations, url=url, **kw)
+
+    return make
