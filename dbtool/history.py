@@ -150,15 +150,21 @@ class History:
                 st.applied_row = r if st.applied else None
         return out
 
-    def append(self, *, version: str, name: str, direction: str, status: str, checksum: str | None,
-               applied_by: str, started_at=None, duration_ms: int | None = None,
-               error: str | None = None, details: dict | None = None) -> int:
-        completed = status != "started"
-        q = sql.SQL(
+    def insert_sql(self, *, version: str, name: str, direction: str, status: str, checksum: str | None,
+                   applied_by: str, duration_ms: int | None = None, error: str | None = None,
+                   details: dict | None = None, started_at=None) -> sql.Composed:
+        """The INSERT of one log row with its values inlined, so a caller can send it with COMMIT in one round trip."""
+        completed = sql.SQL("clock_timestamp()" if status != "started" else "NULL")
+        values = [version, name, direction, status, checksum]
+        tail = [duration_ms, applied_by, __version__, error, Jsonb(details or {})]
+        return sql.SQL(
             "INSERT INTO {} (version, name, direction, status, checksum, started_at, completed_at, duration_ms,"
-            " applied_by, tool_version, error, details)"
-            " VALUES (%s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()), CASE WHEN %s THEN clock_timestamp() END,"
-            " %s, %s, %s, %s, %s) RETURNING id").format(self.ident)
-        row = self.conn.execute(q, [version, name, direction, status, checksum, started_at, completed,
-                                    duration_ms, applied_by, __version__, error, Jsonb(details or {})]).fetchone()
-        return row[0]
+            " applied_by, tool_version, error, details) VALUES ({}, {}, {}, {}) RETURNING id, started_at").format(
+            self.ident, sql.SQL(", ").join(map(sql.Literal, values)),
+            # now() is the transaction's start: for a transactional migration, when it began.
+            sql.Literal(started_at) if started_at is not None else sql.SQL("now()"), completed,
+            sql.SQL(", ").join(map(sql.Literal, tail)))
+
+    def append(self, **row) -> tuple[int, datetime]:
+        """Insert one log row; returns its id and started_at."""
+        return tuple(self.conn.execute(self.insert_sql(**row)).fetchone())

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Callable
 
 import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from dbtool.db import applied_by
 from dbtool.errors import ConnectError, LockError, MigrationError, StateError
@@ -27,6 +30,10 @@ LOCK_CLASS = 0x64627400  # "dbt\0": advisory-lock namespace of dbtool
 
 def _noop(*_a, **_k) -> None:
     return None
+
+
+def _utcnow():
+    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -254,31 +261,47 @@ class Runner:
             raise MigrationError(f"{f.path}:{f.line}: verify script of {step.version} failed: {f.message}",
                                  path=f.path, line=f.line, version=step.version) from None
 
+    def _begin(self) -> None:
+        # One round trip: BEGIN and the session guards, local to this transaction.
+        self.conn.execute(sql.SQL("BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}").format(
+            sql.Literal(self.lock_timeout), sql.Literal(self.statement_timeout)))
+
+    def _rollback(self) -> None:
+        if not self.conn.closed and not self.conn.broken and self.conn.info.transaction_status != TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.execute("ROLLBACK")
+
+    def _commit_with_log(self, **row) -> int:
+        # The log row and COMMIT travel together: the row exists exactly when the migration does.
+        cur = self.conn.execute(self.history.insert_sql(**row) + sql.SQL("; COMMIT"))
+        return cur.fetchone()[0]
+
     def _run_transactional(self, step: Step) -> StepResult:
         script = step.file.script
         attempt = 0
         while True:
             attempt += 1
             t0 = time.perf_counter()
+            started = _utcnow()
             stmts: list[dict] = []
             try:
-                with self.conn.transaction():
-                    set_guards(self.conn, self.lock_timeout, self.statement_timeout)
-                    self.observer.before_migration(self.conn, step)
-                    for stmt, ms in run_statements(self.conn, script, path=step.file.rel, observer=self.observer):
-                        stmts.append({"line": stmt.line, "kind": stmt.kind, "duration_ms": round(ms, 2)})
-                    self._verify(step)
-                    details = self._base_details(step)
-                    details["statements"] = stmts
-                    details["attempts"] = attempt
-                    details.update(self.observer.before_commit(self.conn, step) or {})
-                    ms_total = (time.perf_counter() - t0) * 1000.0
-                    log_id = self.history.append(version=step.version, name=step.migration.name, direction=step.direction,
-                                                 status="completed", checksum=self._checksum(step), applied_by=self.who,
-                                                 duration_ms=round(ms_total), details=details)
+                self._begin()
+                self.observer.before_migration(self.conn, step)
+                for stmt, ms in run_statements(self.conn, script, path=step.file.rel, observer=self.observer):
+                    stmts.append({"line": stmt.line, "kind": stmt.kind, "duration_ms": round(ms, 2)})
+                self._verify(step)
+                details = self._base_details(step)
+                details["statements"] = stmts
+                details["attempts"] = attempt
+                details.update(self.observer.before_commit(self.conn, step) or {})
+                ms_total = (time.perf_counter() - t0) * 1000.0
+                log_id = self._commit_with_log(version=step.version, name=step.migration.name, direction=step.direction,
+                                               status="completed", checksum=self._checksum(step), applied_by=self.who,
+                                               duration_ms=round(ms_total), details=details)
                 return StepResult(step.version, step.migration.name, step.direction, step.file.rel, "completed",
                                   ms_total, attempt, stmts, details, log_id)
             except StatementFailure as f:
+                self._rollback()
                 if f.lock_timeout and attempt <= self.retries:
                     wait = self.backoff_s * (2 ** (attempt - 1))
                     self.progress("lock_retry", step=step, attempt=attempt, wait_s=wait, message=f.message)
@@ -289,20 +312,30 @@ class Runner:
                 err = MigrationError(f"{f.path}:{f.line}: {what} {step.version} failed: {f.message}{tail}; "
                                      "it was rolled back, nothing of it remains",
                                      path=f.path, line=f.line, version=step.version, sqlstate=f.sqlstate)
-                self._log_failure(step, t0, err, {"line": f.line, "sqlstate": f.sqlstate, "attempts": attempt})
+                self._log_failure(step, t0, started, err, {"line": f.line, "sqlstate": f.sqlstate, "attempts": attempt})
                 raise err from None
             except MigrationError as err:
+                self._rollback()
                 if not err.message.rstrip().endswith("remains"):
                     err.message += "; the migration was rolled back, nothing of it remains"
-                self._log_failure(step, t0, err, {"attempts": attempt})
+                self._log_failure(step, t0, started, err, {"attempts": attempt})
+                raise
+            except psycopg.OperationalError as exc:
+                self._rollback()
+                raise ConnectError(f"{step.file.rel}: the connection to the database was lost during {step.version} "
+                                   f"({str(exc).strip().splitlines()[0] if str(exc).strip() else 'no reason given'}); "
+                                   "the server rolls back the open transaction, so nothing of it remains") from None
+            except BaseException:
+                self._rollback()
                 raise
 
     def _run_autocommit(self, step: Step) -> StepResult:
         """Statements PostgreSQL refuses in a transaction run one by one, after a committed 'started' row."""
         script = step.file.script
         t0 = time.perf_counter()
-        self.history.append(version=step.version, name=step.migration.name, direction=step.direction, status="started",
-                            checksum=self._checksum(step), applied_by=self.who, details=self._base_details(step))
+        _, started = self.history.append(version=step.version, name=step.migration.name, direction=step.direction,
+                                         status="started", checksum=self._checksum(step), applied_by=self.who,
+                                         details=self._base_details(step))
         stmts: list[dict] = []
         set_guards(self.conn, self.lock_timeout, self.statement_timeout, local=False)
         try:
@@ -323,15 +356,19 @@ class Runner:
                             time.sleep(wait)
                             continue
                         raise
-            with self.conn.transaction():
+            self.conn.execute("BEGIN")
+            try:
                 self._verify(step)
                 details = self._base_details(step)
                 details["statements"] = stmts
                 details.update(self.observer.before_commit(self.conn, step) or {})
                 ms_total = (time.perf_counter() - t0) * 1000.0
-                log_id = self.history.append(version=step.version, name=step.migration.name, direction=step.direction,
-                                             status="completed", checksum=self._checksum(step), applied_by=self.who,
-                                             duration_ms=round(ms_total), details=details)
+                log_id = self._commit_with_log(version=step.version, name=step.migration.name, direction=step.direction,
+                                               status="completed", checksum=self._checksum(step), applied_by=self.who,
+                                               duration_ms=round(ms_total), details=details, started_at=started)
+            except BaseException:
+                self._rollback()
+                raise
             return StepResult(step.version, step.migration.name, step.direction, step.file.rel, "completed", ms_total, 1,
                               stmts, details, log_id)
         except StatementFailure as f:
@@ -340,10 +377,10 @@ class Runner:
                                  f"{step.version} failed: {f.message}; {done} statement(s) before it stay applied, "
                                  "fix the cause and run again (its statements should be idempotent)",
                                  path=f.path, line=f.line, version=step.version, sqlstate=f.sqlstate)
-            self._log_failure(step, t0, err, {"line": f.line, "sqlstate": f.sqlstate, "statements_applied": done})
+            self._log_failure(step, t0, started, err, {"line": f.line, "sqlstate": f.sqlstate, "statements_applied": done})
             raise err from None
         except MigrationError as err:
-            self._log_failure(step, t0, err, {"statements_applied": len(stmts)})
+            self._log_failure(step, t0, started, err, {"statements_applied": len(stmts)})
             raise
         finally:
             if not self.conn.closed and not self.conn.broken:
@@ -351,17 +388,16 @@ class Runner:
                     self.conn.execute("RESET lock_timeout")
                     self.conn.execute("RESET statement_timeout")
 
-    def _log_failure(self, step: Step, t0: float, err: Exception, extra: dict) -> None:
+    def _log_failure(self, step: Step, t0: float, started, err: Exception, extra: dict) -> None:
         if self.conn.closed or self.conn.broken:
             return
         details = self._base_details(step)
         details.update(extra)
         details.update(self.observer.after_failure(step) or {})
         try:
-            with self.conn.transaction():
-                self.history.append(version=step.version, name=step.migration.name, direction=step.direction,
-                                    status="failed", checksum=self._checksum(step), applied_by=self.who,
-                                    duration_ms=round((time.perf_counter() - t0) * 1000.0), error=str(err),
-                                    details=details)
+            self.history.append(version=step.version, name=step.migration.name, direction=step.direction,
+                                status="failed", checksum=self._checksum(step), applied_by=self.who,
+                                duration_ms=round((time.perf_counter() - t0) * 1000.0), error=str(err),
+                                details=details, started_at=started)
         except psycopg.OperationalError as exc:
             raise ConnectError(f"{step.file.rel}: the connection was lost while recording the failure of {step.version}: {exc}") from None
