@@ -57,6 +57,14 @@ def resolve(config: Config, env_name: str | None = None) -> Target:
     return Target(env, env.url)
 
 
+def url_target(url: str, label: str = "url") -> Target:
+    """A Target for an explicit connection string (a scratch or test database), not an environment of dbtool.toml.
+
+    It is never protected and never backed up: callers use it for databases they created themselves.
+    """
+    return Target(Env(label, url), url)
+
+
 def _ensure_database(server_url: str, name: str) -> None:
     with db.connect(server_url, label="embedded server") as c:
         if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
@@ -65,8 +73,10 @@ def _ensure_database(server_url: str, name: str) -> None:
 
 
 @contextlib.contextmanager
-def connect(config: Config, env_name: str | None = None) -> Iterator[tuple[Target, psycopg.Connection]]:
-    target = resolve(config, env_name)
+def connect(config: Config, env_name: str | None = None, *,
+            target: Target | None = None) -> Iterator[tuple[Target, psycopg.Connection]]:
+    """Connect to the named environment, or to an explicit ``target`` (see :func:`url_target`)."""
+    target = target or resolve(config, env_name)
     conn = db.connect(target.url, label=f"env {target.env.name}")
     try:
         yield target, conn
@@ -225,9 +235,9 @@ class StatusResult:
                 "migrations": [m.as_json() for m in self.migrations], "summary": self.counts}
 
 
-def status(config: Config, env_name: str | None = None) -> StatusResult:
+def status(config: Config, env_name: str | None = None, *, target: Target | None = None) -> StatusResult:
     project = load_project(config, strict=False)
-    with connect(config, env_name) as (target, conn):
+    with connect(config, env_name, target=target) as (target, conn):
         hist = history_for(config, conn)
         states = hist.states()
     return _status_from(project, states, target, hist.qualified)
@@ -319,9 +329,9 @@ def _runner(config: Config, conn, hist: History, observer: Observer | None, prog
 
 def _run(config: Config, env_name: str | None, direction: str, planner, *, dry_run: bool, yes: bool,
          confirm: Confirm | None, progress: Progress, allow_out_of_order: bool = False,
-         retry_interrupted: bool = False, observer_factory=None) -> RunResult:
+         retry_interrupted: bool = False, observer_factory=None, target: Target | None = None) -> RunResult:
     project = load_project(config)
-    with connect(config, env_name) as (target, conn):
+    with connect(config, env_name, target=target) as (target, conn):
         hist = history_for(config, conn)
         if dry_run:
             states = hist.states()
@@ -376,20 +386,25 @@ def _backup_before(config: Config, target: Target, progress: Progress) -> dict:
 
 def migrate(config: Config, env_name: str | None = None, *, to: str | None = None, dry_run: bool = False,
             yes: bool = False, confirm: Confirm | None = None, progress: Progress = _noop,
-            allow_out_of_order: bool = False, retry_interrupted: bool = False, checks=None) -> RunResult:
-    """Apply pending migrations in order, each in its own transaction with its log row."""
+            allow_out_of_order: bool = False, retry_interrupted: bool = False, checks=None,
+            target: Target | None = None) -> RunResult:
+    """Apply pending migrations in order, each in its own transaction with its log row.
+
+    ``target`` (from :func:`url_target`) runs against an explicit database instead of ``env_name``.
+    """
     return _run(config, env_name, "up", lambda p, s: plan_migrate(p, s, to), dry_run=dry_run, yes=yes,
                 confirm=confirm, progress=progress, allow_out_of_order=allow_out_of_order,
-                retry_interrupted=retry_interrupted, observer_factory=checks)
+                retry_interrupted=retry_interrupted, observer_factory=checks, target=target)
 
 
 def rollback(config: Config, version: str, env_name: str | None = None, *, dry_run: bool = False, yes: bool = False,
-             confirm: Confirm | None = None, progress: Progress = _noop, checks=None) -> RunResult:
-    """Revert ``version`` and every applied version after it, newest first."""
+             confirm: Confirm | None = None, progress: Progress = _noop, checks=None,
+             target: Target | None = None) -> RunResult:
+    """Revert ``version`` and every applied version after it, newest first (``target``: as in :func:`migrate`)."""
     if not files.is_version(version):
         raise ConfigError(f"{version!r} is not a version of the form YYYY.MM.NNN (e.g. 2025.01.001)")
     return _run(config, env_name, "down", lambda p, s: plan_rollback(p, s, version), dry_run=dry_run, yes=yes,
-                confirm=confirm, progress=progress, observer_factory=checks)
+                confirm=confirm, progress=progress, observer_factory=checks, target=target)
 
 
 # ---------------------------------------------------------------- embedded
