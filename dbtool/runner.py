@@ -118,7 +118,8 @@ def check_history(project: Project, states: dict[str, VersionState], *, allow_ou
         if st.applied and m is None:
             raise StateError(f"version {v} ({st.name}) is applied but migrations/{v}__{st.name}.sql is missing; "
                              "restore the file from version control", version=v)
-        if st.applied and m is not None and st.applied_row.checksum != m.checksum:
+        # A row without a checksum was adopted from a hand-made log: nothing to compare against.
+        if st.applied and m is not None and st.applied_row.checksum and st.applied_row.checksum != m.checksum:
             raise StateError(f"{m.up.rel} changed since version {v} was applied (checksum {st.applied_row.checksum[:12]} → "
                              f"{m.checksum[:12]}); revert the edit and put the change in a new migration", version=v)
         if st.interrupted and not retry_interrupted:
