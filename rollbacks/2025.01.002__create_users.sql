@@ -1,0 +1,2 @@
+-- Drops the accounts table with its index, sequence and comments.
+DROP TABLE users;

@@ -1,0 +1,2 @@
+-- Drops the queue with its indexes and sequence.
+DROP TABLE notifications;
