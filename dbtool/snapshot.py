@@ -106,15 +106,16 @@ def take(
         "exclude": [_like_pattern(p) for p in patterns],
     }
     try:
-        row = conn.execute(snapshot_sql.build(version), params).fetchone()
-        # The query pins search_path with set_config(..., is_local); outside autocommit that
-        # would outlive the statement, so hand the caller's transaction its setting back.
-        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-            conn.execute("SELECT pg_catalog.set_config('search_path', %s, true)", (row[0],))
+        # Client-side binding sends the settings, the SELECT and the restore as one message.
+        with psycopg.ClientCursor(conn) as cur:
+            cur.execute(snapshot_sql.build(version), params)
+            cur.nextset()
+            cur.nextset()
+            objects = cur.fetchone()[0]
     except psycopg.Error as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DbtoolError(f"cannot take a schema snapshot of database {conn.info.dbname}: {reason}") from None
-    return Snapshot(objects=row[1], server_version=version)
+    return Snapshot(objects=objects, server_version=version)
 
 
 @dataclass(frozen=True)

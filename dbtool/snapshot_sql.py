@@ -1,11 +1,21 @@
-"""The catalog query behind ``dbtool.snapshot.take``: one statement, one jsonb document.
+"""The catalog query behind ``dbtool.snapshot.take``: one SELECT, one jsonb document.
 
 Every part yields ``(key, attributes)``; the outer query folds them into one
 object.  Names are built with ``quote_ident`` so that keys are unambiguous and
-stable across databases (never an OID).  The deparsing functions
-(``pg_get_indexdef``, ``format_type``, ...) qualify names according to the
-search_path, so the query pins it to ``pg_catalog`` for its own duration: every
-user object then comes out schema-qualified whatever the session had set.
+stable across databases (never an OID).
+
+The SELECT travels in one message between two small statements (one round
+trip, simple query protocol, one implicit transaction under autocommit):
+
+- PIN sets ``search_path`` to ``pg_catalog``: the deparsing functions
+  (``pg_get_indexdef``, ``format_type``, ...) qualify names by visibility, so
+  every user object then comes out schema-qualified whatever the session had.
+  It also turns JIT off: the many correlated subqueries push the estimated cost
+  past ``jit_above_cost`` and compiling them took 5 s of a 5.2 s snapshot of
+  1000 tables (0.2 s without).  JIT is decided at plan time, hence a statement
+  of its own before the SELECT is planned.
+- RESTORE puts both settings back, for a caller inside its own transaction
+  where ``set_config(..., true)`` would otherwise last until its COMMIT.
 """
 
 from __future__ import annotations
@@ -77,12 +87,20 @@ def _column_extras(server_version_num: int) -> str:
     return ", ".join(parts)
 
 
+PIN = """SELECT pg_catalog.set_config('dbtool.snapshot_saved_search_path', pg_catalog.current_setting('search_path'), true),
+       pg_catalog.set_config('dbtool.snapshot_saved_jit', pg_catalog.current_setting('jit'), true);
+SELECT pg_catalog.set_config('search_path', 'pg_catalog', true), pg_catalog.set_config('jit', 'off', true);"""
+
+RESTORE = """SELECT pg_catalog.set_config('search_path', pg_catalog.current_setting('dbtool.snapshot_saved_search_path'), true),
+       pg_catalog.set_config('jit', pg_catalog.current_setting('dbtool.snapshot_saved_jit'), true);"""
+
+
 def build(server_version_num: int) -> str:
-    """The snapshot statement for a server of that ``server_version_num``.
+    """The snapshot statements for a server of that ``server_version_num``.
 
     Parameters: ``schemas`` (text[] or NULL for every user schema) and
-    ``exclude`` (text[] of LIKE patterns on ``schema.table``).  Returns one
-    row: the session's previous search_path and the document.
+    ``exclude`` (text[] of LIKE patterns on ``schema.table``).  The third of
+    the four result sets is one row holding the document.
     """
     all_schemas = "%(schemas)s::text[] IS NULL"
     parts = {
@@ -354,9 +372,8 @@ FROM pg_catalog.pg_event_trigger et
 WHERE {all_schemas} AND {_not_extension_member('pg_event_trigger', 'et.oid')}""",
     }
     union = "\nUNION ALL".join(parts.values())
-    return f"""
-SELECT cur.old_search_path,
-  CASE WHEN pg_catalog.set_config('search_path', 'pg_catalog', true) IS NOT NULL THEN (
+    return f"""{PIN}
+SELECT (
 WITH
 nsp AS MATERIALIZED (
   SELECT n.oid, n.nspname, n.nspowner, n.nspacl
@@ -390,6 +407,5 @@ typ AS MATERIALIZED (
 SELECT COALESCE(jsonb_object_agg(o.key, jsonb_strip_nulls(o.attributes)), '{{}}'::jsonb)
 FROM ({union}
 ) AS o(key, attributes)
-  ) END AS document
-FROM (SELECT pg_catalog.current_setting('search_path') AS old_search_path OFFSET 0) cur
-"""
+) AS document;
+{RESTORE}"""

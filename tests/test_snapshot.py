@@ -247,11 +247,13 @@ def test_session_search_path_does_not_change_the_snapshot(billing):
     billing.execute("SET search_path = billing, public")
     assert snapshot.diff(plain, snapshot.take(billing)) == []
     assert billing.execute("SHOW search_path").fetchone()[0] == "billing, public"
-    # Inside the caller's transaction the pinned search_path must not outlive the snapshot.
+    # Inside the caller's (read-only) transaction the pinned settings must not outlive the snapshot.
     with psycopg.connect(billing.info.dsn, autocommit=False) as tx:
-        tx.execute("SET LOCAL search_path = billing")
+        tx.execute("SET TRANSACTION READ ONLY")
+        tx.execute("SET LOCAL search_path = billing; SET LOCAL jit = on")
         assert snapshot.diff(plain, snapshot.take(tx)) == []
         assert tx.execute("SHOW search_path").fetchone()[0] == "billing"
+        assert tx.execute("SHOW jit").fetchone()[0] == "on"
         tx.rollback()
 
 
