@@ -1,0 +1,288 @@
+"""What the checks read from the system catalogs, in as few round trips as possible.
+
+``snapshot`` runs once per migrate (every user table with its size, file node and constraints);
+``after_state`` runs once per migration, inside its transaction, and looks only at the relations the
+migration's backend holds a lock on: nothing can change a table without locking it, so that set is the
+exact list of tables a migration touched, whatever statement, function or trigger did it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+
+from dbtool.touches import Name
+
+FIRST_USER_OID = 16384  # FirstNormalObjectId: everything below is the system's own
+LOCK_ORDER = ["AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
+              "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"]
+# Modes that mean the statement may have changed the relation's rows or definition.
+WRITE_MODES = set(LOCK_ORDER[2:])
+USER_NS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'"
+
+
+def lock_name(mode: str) -> str:
+    """``AccessExclusiveLock`` -> ``ACCESS EXCLUSIVE`` (the words of the LOCK command)."""
+    words, cur = [], ""
+    for ch in mode.removesuffix("Lock"):
+        if ch.isupper() and cur:
+            words.append(cur)
+            cur = ""
+        cur += ch
+    words.append(cur)
+    return " ".join(w.upper() for w in words if w)
+
+
+def strongest(modes) -> str | None:
+    modes = [m for m in modes if m in LOCK_ORDER]
+    return max(modes, key=LOCK_ORDER.index) if modes else None
+
+
+@dataclass
+class Rel:
+    oid: int
+    schema: str
+    name: str
+    kind: str
+    filenode: int
+    reltuples: float
+    relpages: int
+    size: int | None  # heap bytes (pg_relation_size)
+    total: int | None = None  # heap, indexes and TOAST (pg_total_relation_size)
+
+    @property
+    def qname(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def estimate(self) -> tuple[float | None, str]:
+        """Rows as the planner would guess them without reading the table, and how."""
+        if self.reltuples >= 0 and self.relpages > 0 and self.size is not None:
+            pages = self.size / 8192
+            return round(self.reltuples / self.relpages * pages), "estimate from pg_class.reltuples scaled to the current size"
+        if self.reltuples >= 0 and self.relpages > 0:
+            return self.reltuples, "estimate from pg_class.reltuples"
+        if self.size == 0:
+            return 0, "empty heap (pg_relation_size = 0)"
+        if self.size is not None:
+            # Never analysed: assume narrow rows (~40 bytes each), so a big table is never taken for a small one.
+            return round(self.size / 40), "estimate from the table's size (never analysed)"
+        return None, "unknown"
+
+    def small(self, limit: int) -> bool:
+        rows, _ = self.estimate()
+        return rows is not None and rows <= limit
+
+
+@dataclass
+class Snapshot:
+    rels: dict[int, Rel] = field(default_factory=dict)
+    search_path: list[str] = field(default_factory=lambda: ["public"])
+    constraints: dict[int, dict[str, tuple[str, bool]]] = field(default_factory=dict)  # table -> name -> (type, valid)
+    invalid_indexes: dict[int, set[str]] = field(default_factory=dict)
+    user_functions: set[str] = field(default_factory=set)
+    track_counts: bool = True
+    server_version: int = 150000
+
+    def __post_init__(self):
+        self._by_name = {(r.schema, r.name): r.oid for r in self.rels.values()}
+
+    def put(self, rel: Rel) -> None:
+        old = self.rels.get(rel.oid)
+        if old is not None:
+            self._by_name.pop((old.schema, old.name), None)
+        self.rels[rel.oid] = rel
+        self._by_name[(rel.schema, rel.name)] = rel.oid
+
+    def drop(self, oid: int) -> None:
+        old = self.rels.pop(oid, None)
+        if old is not None:
+            self._by_name.pop((old.schema, old.name), None)
+        self.constraints.pop(oid, None)
+        self.invalid_indexes.pop(oid, None)
+
+    def resolve(self, name: Name) -> Rel | None:
+        """The relation a name means, by the search_path as PostgreSQL would resolve it."""
+        for schema in ([name.schema] if name.schema else self.search_path):
+            oid = self._by_name.get((schema, name.name))
+            if oid is not None:
+                return self.rels[oid]
+        return None
+
+    def resolve_text(self, text: str) -> Rel | None:
+        return self.resolve(Name.parse(text))
+
+
+def snapshot(conn: psycopg.Connection, *, in_transaction: bool = False) -> Snapshot:
+    """Every user table, view and materialized view with sizes, file nodes and constraints: one round trip.
+
+    JIT is off for it: the correlated subqueries can push the estimate past jit_above_cost, and compiling
+    would cost more than the query.
+    """
+    query = f"""
+        SELECT (SELECT coalesce(json_agg(json_build_array(c.oid::int8, n.nspname, c.relname, c.relkind, c.relfilenode::int8,
+                        c.reltuples, c.relpages,
+                        CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) END,
+                        CASE WHEN c.relkind IN ('r', 'm') THEN pg_total_relation_size(c.oid) END)), '[]')
+                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f') AND {USER_NS}),
+               (SELECT coalesce(json_agg(json_build_array(k.conrelid::int8, k.conname, k.contype, k.convalidated)), '[]')
+                  FROM pg_constraint k WHERE k.conrelid >= {FIRST_USER_OID} AND k.contype IN ('c', 'f', 'u', 'p', 'x')),
+               (SELECT coalesce(json_agg(json_build_array(i.indrelid::int8, ic.relname)), '[]')
+                  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE NOT i.indisvalid),
+               (SELECT coalesce(json_agg(DISTINCT p.proname), '[]') FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                 WHERE {USER_NS}),
+               current_schemas(false)::text[], current_setting('track_counts')::bool,
+               current_setting('server_version_num')::int,
+               pg_stat_force_next_flush()
+    """
+    if in_transaction:
+        row = results(conn.execute("SELECT set_config('jit', 'off', true);\n" + query))[1][0]
+    else:
+        row = results(conn.execute("BEGIN;\nSET LOCAL jit = off;\n" + query + ";\nCOMMIT"))[0][0]
+    rels = {r[0]: Rel(*r) for r in row[0]}
+    snap = Snapshot(rels, list(row[4]) or ["public"], {}, {}, set(row[3]), bool(row[5]), int(row[6]))
+    for oid, name, typ, valid in row[1]:
+        snap.constraints.setdefault(oid, {})[name] = (typ, valid)
+    for oid, name in row[2]:
+        snap.invalid_indexes.setdefault(oid, set()).add(name)
+    return snap
+
+
+LOCKS_SQL = f"""
+SELECT l.relation::int8, l.mode, n.nspname, c.relname, c.relkind::text, c.relfilenode::int8
+  FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= {FIRST_USER_OID}::oid"""
+
+
+def locks_now(conn: psycopg.Connection) -> list[tuple]:
+    """Relation locks this backend holds: (oid, mode, schema, name, relkind, relfilenode); one cheap query."""
+    return conn.execute(LOCKS_SQL).fetchall()
+
+
+@dataclass
+class ForeignKey:
+    name: str
+    valid: bool
+    child: str  # regclass text: quoted and qualified as needed, fit to paste into SQL
+    child_cols: list[str]
+    parent: str
+    parent_cols: list[str]
+
+
+@dataclass
+class Touched:
+    """A relation the migration's backend holds a lock on, as it is now, inside the transaction."""
+
+    oid: int
+    modes: list[str]
+    rel: Rel | None  # None: the relation no longer exists (dropped by this transaction)
+    inserted: int = 0
+    deleted: int = 0
+    updated: int = 0
+    constraints: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    invalid_indexes: set[str] = field(default_factory=set)
+    sequences: list[dict] = field(default_factory=list)  # owned sequences: column, sequence, indexed
+    table_oid: int | None = None  # for an index: its table
+    foreign_keys: list["ForeignKey"] = field(default_factory=list)  # its own and those referencing it
+
+    @property
+    def written(self) -> bool:
+        return any(m in WRITE_MODES for m in self.modes)
+
+
+AFTER_SQL = f"""
+SELECT l.oid, l.modes, n.nspname, c.relname, c.relkind::text, c.relfilenode::int8, c.reltuples, c.relpages,
+       CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) END,
+       pg_stat_get_xact_tuples_inserted(l.oid), pg_stat_get_xact_tuples_deleted(l.oid),
+       pg_stat_get_xact_tuples_updated(l.oid),
+       CASE WHEN c.relkind IN ('r', 'p') THEN (SELECT json_agg(json_build_array(k.conname, k.contype, k.convalidated,
+                    k.conrelid = l.oid, k.conrelid::regclass::text, (SELECT array_agg(a.attname ORDER BY x.i) FROM unnest(k.conkey) WITH ORDINALITY x(n, i)
+                         JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = x.n),
+                    k.confrelid::regclass::text, (SELECT array_agg(a.attname ORDER BY x.i) FROM unnest(k.confkey) WITH ORDINALITY x(n, i)
+                         JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = x.n)))
+                FROM pg_constraint k WHERE (k.conrelid = l.oid AND k.contype IN ('c', 'f', 'u', 'p', 'x'))
+                                        OR (k.confrelid = l.oid AND k.contype = 'f')) END,
+       CASE WHEN c.relkind IN ('r', 'p', 'm') THEN (SELECT json_agg(ic.relname) FROM pg_index i
+                JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = l.oid AND NOT i.indisvalid) END,
+       CASE WHEN c.relkind IN ('r', 'p') AND pg_stat_get_xact_tuples_inserted(l.oid) + pg_stat_get_xact_tuples_updated(l.oid) > 0
+            THEN (SELECT json_agg(json_build_array(a.attname, d.objid::regclass::text, q.seqincrement,
+                        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = l.oid AND i.indkey[0] = a.attnum AND i.indisvalid)))
+                    FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                    JOIN pg_sequence q ON q.seqrelid = d.objid
+                   WHERE d.refobjid = l.oid AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+                     AND d.deptype IN ('a', 'i')) END,
+       CASE WHEN c.relkind = 'i' THEN (SELECT i.indrelid::int8 FROM pg_index i WHERE i.indexrelid = l.oid) END
+  FROM (SELECT relation AS oid, array_agg(mode::text) AS modes FROM pg_locks
+         WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted AND relation >= {FIRST_USER_OID}::oid
+         GROUP BY relation) l
+  LEFT JOIN pg_class c ON c.oid = l.oid LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid IS NULL OR ({USER_NS})
+"""
+
+
+def parse_after(rows) -> dict[int, Touched]:
+    """AFTER_SQL's rows: the relations the migration's backend locked, as they are now."""
+    out: dict[int, Touched] = {}
+    for r in rows:
+        oid, modes = int(r[0]), list(r[1])
+        rel = Rel(oid, r[2], r[3], r[4], r[5] or 0, r[6], r[7], r[8]) if r[3] is not None else None
+        t = Touched(oid, modes, rel, int(r[9] or 0), int(r[10] or 0), int(r[11] or 0))
+        for name, typ, valid, own, child, ccols, parent, pcols in (r[12] or []):
+            if own:
+                t.constraints[name] = (typ, valid)
+            if typ == "f":
+                t.foreign_keys.append(ForeignKey(name, valid, child, ccols, parent, pcols))
+        t.invalid_indexes = set(r[13] or [])
+        t.sequences = [{"column": a, "sequence": s, "increment": inc, "indexed": ix} for a, s, inc, ix in (r[14] or [])]
+        t.table_oid = r[15]
+        out[oid] = t
+    return out
+
+
+def results(cur) -> list[list[tuple]]:
+    """The rows of every result of a multi-statement execute (commands without rows left out)."""
+    out = []
+    while True:
+        if cur.description is not None:
+            out.append(cur.fetchall())
+        if not cur.nextset():
+            return out
+
+
+def guarded(conn: psycopg.Connection, body: str, savepoint: bool) -> list[list[tuple]]:
+    """Run ``body`` (one or more statements) in one round trip; inside a transaction, under a savepoint
+    so that an error leaves the migration's transaction usable."""
+    if not savepoint:
+        return results(conn.execute(body))
+    try:
+        return results(conn.execute(f"SAVEPOINT dbtool_check;\n{body};\nRELEASE SAVEPOINT dbtool_check"))
+    except psycopg.Error:
+        if not conn.closed and not conn.broken:
+            conn.execute("ROLLBACK TO SAVEPOINT dbtool_check; RELEASE SAVEPOINT dbtool_check")
+        raise
+
+
+def batch(conn: psycopg.Connection, probes: dict[str, str], savepoint: bool) -> dict[str, object]:
+    """Evaluate scalar SQL expressions in one statement; each value, or the psycopg.Error of a broken one.
+
+    The statement fails as a whole when one expression fails; only then is each run alone (rare path).
+    """
+    if not probes:
+        return {}
+    keys = list(probes)
+    try:
+        row = guarded(conn, "SELECT " + ",\n".join(probes[k] for k in keys), savepoint)[0][0]
+        return dict(zip(keys, row))
+    except psycopg.Error:
+        if conn.closed or conn.broken:
+            raise
+    out: dict[str, object] = {}
+    for k in keys:
+        try:
+            out[k] = guarded(conn, "SELECT " + probes[k], savepoint)[0][0][0]
+        except psycopg.Error as exc:
+            if conn.closed or conn.broken:
+                raise
+            out[k] = exc
+    return out

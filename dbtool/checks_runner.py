@@ -1,0 +1,325 @@
+"""Checks before and after every migration: the factory the CLI hands to api.migrate/rollback, and its observer.
+
+Round trips per transactional migration, on top of the runner's own: at most one before the first
+statement (exact counts of the small tables it touches), one after each statement but the last (pg_locks),
+one after the last (the locked relations, their statistics and the row counts), one for the checks that
+need re-running (project invariants, sequences, orphans, all in one statement) and one for the workload
+plans.  A project check or a workload query runs again only when the migration took a write-level lock on
+a relation it reads (or when it cannot be known what it reads): otherwise its result cannot have changed.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import psycopg
+
+from dbtool import catalog, impact, integrity, invariants, touches, workload
+from dbtool.errors import MigrationError
+from dbtool.runner import Observer
+
+OK_STATUSES = ("pass", "skipped")
+
+
+def threshold_of(value) -> float:
+    """``cost_threshold`` as a fraction: 0.1, or "10%"."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return float(value.strip()[:-1]) / 100.0
+    return float(value)
+
+
+def factory(cfg, strict: bool = False, exact_counts: bool = False) -> "Checks":
+    return Checks(cfg, strict=strict, exact_counts=exact_counts)
+
+
+class Checks:
+    """What api.migrate/rollback call: ``observer()`` for a run, ``predict()`` for a dry run."""
+
+    def __init__(self, cfg, *, strict: bool = False, exact_counts: bool = False):
+        self.cfg = cfg
+        self.strict = strict
+        self.exact_counts = exact_counts
+        self.threshold = threshold_of(cfg.settings.get("cost_threshold", 0.10))
+        self.limit = int(cfg.settings.get("exact_count_limit", 100_000))
+
+    def observer(self, config, conn, plan, project) -> "ChecksObserver":
+        return ChecksObserver(self, conn, plan, project)
+
+    def predict(self, config, conn, plan) -> dict:
+        snap = catalog.snapshot(conn)
+        out, created = [], set()
+        for step in plan.steps:
+            stmts = impact.predict_step(step, snap, created)
+            created |= {str(n) for n in touches.of_script(step.file.script).created}
+            worst = [e["estimate"] for s in stmts for e in s["effects"] if e["rewrites"] or e["scans"]]
+            summary = (f"{len(stmts)} statement(s); " + ("; ".join(worst) if worst else "no rewrite or scan predicted"))
+            out.append({"version": step.version, "direction": step.direction, "summary": summary, "statements": stmts})
+        return {"impact": out}
+
+
+class StepState:
+    def __init__(self, step, snap, static, checker, measure):
+        self.step, self.snap, self.static, self.checker, self.measure = step, snap, static, checker, measure
+        self.before_counts: dict[int, int] = {}
+        self.count_targets: dict[int, tuple] = {}
+        self.pending_last = None
+        self.record: dict = {"version": step.version, "name": step.migration.name, "direction": step.direction,
+                             "file": step.file.rel, "status": "running"}
+
+
+class ChecksObserver(Observer):
+    def __init__(self, checks: Checks, conn: psycopg.Connection, plan, project):
+        self.c = checks
+        self.plan = plan
+        self.records: list[dict] = []
+        self.invariants = invariants.load(project.integrity, "integrity check")
+        self.queries = invariants.load(project.queries, "workload query")
+        self.snap = catalog.snapshot(conn)
+        self.results = {k: self._as_before(v) for k, v in
+                        invariants.run(conn, self.invariants, self.snap, savepoint=False).items()}
+        self.run_before = {k: v.as_json() for k, v in self.results.items()}
+        names = {n for q in self.queries for n in (*q.reads, *q.requires)}
+        schema = workload.columns_of(conn, self.snap, names) if self.queries else {}
+        self.reads = {q.rel: workload.reads(q.sql, schema) for q in self.queries}
+        self.plans: dict[str, workload.Plan | str] = workload.explain(
+            conn, [q for q in self.queries if not q.missing(self.snap)], self.snap.server_version, savepoint=False)
+        self.workload_before = {k: (v.as_json() if isinstance(v, workload.Plan) else {"error": v}) for k, v in self.plans.items()}
+        self.predictions = {}
+        created: set[str] = set()
+        for step in plan.steps:
+            self.predictions[(step.version, step.direction)] = impact.predict_step(step, self.snap, created)
+            created |= {str(n) for n in touches.of_script(step.file.script).created}
+        self.sampler = impact.LockWaitSampler(conn)
+        self.cur: StepState | None = None
+
+    @staticmethod
+    def _as_before(r: invariants.Result) -> invariants.Result:
+        if r.status == "error":  # e.g. a column a pending migration adds: not runnable yet, not a failure
+            return invariants.Result(r.check, "skipped", message=f"does not run yet: {r.message}")
+        return r
+
+    # ------------------------------------------------------------ hooks
+
+    def before_migration(self, conn, step) -> None:
+        static = touches.of_script(step.file.script)
+        checker = integrity.StepIntegrity(self.snap, static, integrity.declared_tables(step, self.snap), self.c.limit,
+                                          self.c.exact_counts, integrity.expected_not_valid(step))
+        st = self.cur = StepState(step, self.snap, static, checker, impact.StepMeasure(self.snap))
+        st.record["predicted"] = self.predictions.get((step.version, step.direction), [])
+        self.records.append(st.record)
+        breaking = workload.breaking_changes(static, {q: r for q, r in self.reads.items()}, self.snap)
+        if breaking and step.direction == "up":
+            st.record["blue_green"] = breaking
+            more = f" (and {len(breaking) - 1} more)" if len(breaking) > 1 else ""
+            raise MigrationError(f"{step.file.rel}: migration {step.version} {breaking[0]}{more}: the running version of "
+                                 "the application would break; keep the column until no deployed version reads it, "
+                                 "then drop it in a later migration", path=step.file.rel, version=step.version)
+        if not step.transactional:
+            return
+        st.count_targets = checker.count_targets()
+        if st.count_targets:
+            oids = list(st.count_targets)
+            sets = self._q(conn, "SELECT " + ", ".join(st.count_targets[o][0] for o in oids) + ";\n" + _LOCKS_SQL, step)
+            st.before_counts = dict(zip(oids, sets[0][0]))
+            st.measure.baseline(sets[1])
+
+    def before_statement(self, conn, stmt) -> None:
+        self.sampler.start()
+
+    def after_statement(self, conn, stmt, duration_ms: float) -> None:
+        wait = self.sampler.stop()
+        st = self.cur
+        if st is None:
+            return
+        if not st.step.transactional:
+            st.measure.record(stmt, duration_ms, None, wait)
+        elif stmt.index == len(st.step.file.script.statements) - 1:
+            st.pending_last = (stmt, duration_ms, wait)  # its locks come with the after-state query
+        else:
+            st.measure.record(stmt, duration_ms, self._q(conn, _LOCKS_SQL, st.step)[0], wait)
+
+    def before_commit(self, conn, step) -> dict:
+        st = self.cur
+        if not step.transactional:
+            return self._after_autocommit(conn, st)
+        touched, role, after_counts = self._after_state(conn, st)
+        if st.pending_last is not None:
+            st.measure.record(st.pending_last[0], st.pending_last[1], impact.touched_rows(touched), st.pending_last[2])
+        written = {t.table_oid or t.oid for t in touched.values() if t.written}
+        after_snap = _advance(self.snap, touched)
+        probes = st.checker.probes(touched, role, after_counts)
+        rerun = [q for q in self.invariants if self._affected(q, written, after_snap, self.results.get(q.rel))]
+        exprs, skipped = invariants.probes(rerun, after_snap)
+        values = catalog.batch(conn, {**probes, **{"inv:" + k: v for k, v in exprs.items()}}, True)
+        rows, findings = st.checker.evaluate(touched, role, st.before_counts, after_counts,
+                                             {k: v for k, v in values.items() if not k.startswith("inv:")})
+        results = dict(skipped)
+        results.update({k[4:]: invariants.result(k[4:], v) for k, v in values.items() if k.startswith("inv:")})
+        self._finish_step(conn, st, after_snap, written, rows, findings, results)
+        return {"checks": st.record["checks"], "impact": st.record["impact"]}
+
+    def after_failure(self, step) -> dict:
+        st = self.cur
+        if st is None:
+            return {}
+        st.record["status"] = "failed"
+        if "impact" not in st.record:
+            st.record["impact"] = self._impact(st)
+        return {k: st.record[k] for k in ("checks", "impact", "blue_green") if k in st.record}
+
+    def finish(self, conn) -> dict:
+        from dbtool import checks_report
+
+        self.sampler.close()
+        data = {"before": {"integrity": list(self.run_before.values()), "workload": self.workload_before},
+                "migrations": self.records, "cost_threshold": self.c.threshold, "strict": self.c.strict,
+                "lock_wait_method": impact.WAIT_METHOD}
+        return {"checks": data, "report_text": checks_report.run_report(data)}
+
+    # ------------------------------------------------------------ helpers
+
+    def _q(self, conn, body: str, step) -> list:
+        try:
+            return catalog.guarded(conn, body, True)
+        except psycopg.Error as exc:
+            if conn.closed or conn.broken:
+                raise
+            raise MigrationError(f"{step.file.rel}: the checks of {step.version} could not read the catalog: "
+                                 f"{invariants._first_line(exc)}", path=step.file.rel, version=step.version) from None
+
+    def _after_state(self, conn, st: StepState):
+        oids = [o for o, (_, after) in st.count_targets.items() if after]
+        tail = "".join(f", {st.count_targets[o][1]}" for o in oids)
+        body = catalog.AFTER_SQL + ";\nSELECT current_setting('session_replication_role'), pg_stat_force_next_flush()" + tail
+        try:
+            sets = catalog.guarded(conn, body, True)
+        except psycopg.Error:
+            if conn.closed or conn.broken or not oids:
+                raise
+            sets, oids = self._q(conn, body[: -len(tail)], st.step), []  # a counted table went away: no counts
+        touched = catalog.parse_after(sets[0])
+        role = sets[1][0][0]
+        return touched, role, dict(zip(oids, sets[1][0][2:]))
+
+    def _affected(self, q, written: set[int], snap, previous) -> bool:
+        if previous is None or previous.status not in ("pass", "fail"):
+            return True  # skipped before: try again, its tables may exist now
+        oids = q.oids(snap)
+        return oids is None or bool(oids & written)
+
+    def _replan(self, written: set[int], snap) -> list:
+        out = []
+        for q in self.queries:
+            prev = self.plans.get(q.rel)
+            if q.missing(snap):
+                continue
+            if not isinstance(prev, workload.Plan):
+                out.append(q)
+                continue
+            oids = q.oids(snap)
+            plan_oids = {r.oid for r in snap.rels.values() if r.name in prev.relations}
+            if oids is None or (oids | plan_oids) & written:
+                out.append(q)
+        return out
+
+    def _finish_step(self, conn, st: StepState, after_snap, written, rows, findings, results) -> None:
+        step = st.step
+        checks = {"rows": [r.as_json() for r in rows], "builtin": [f.as_json() for f in findings]}
+        integrity_out = []
+        failure = next((f.message for f in findings if f.status == "fail"), None)
+        for q in self.invariants:
+            before = self.results.get(q.rel)
+            if q.rel not in results:
+                integrity_out.append({**(before.as_json() if before else {"check": q.rel, "status": "skipped"}),
+                                      "rerun": False, "note": "not re-run: the migration wrote to none of its tables"})
+                continue
+            res = invariants.compare(before, results[q.rel])
+            if res.status == "error" and before is not None and before.status in ("pass", "fail"):
+                res = invariants.Result(q.rel, "fail", message=f"no longer runs: {res.message}")
+                failure = failure or f"{q.rel} no longer runs after {step.version}: {results[q.rel].message}"
+            elif res.status == "error":
+                res = invariants.Result(q.rel, "skipped", message=f"does not run yet: {res.message}")
+            elif res.status == "fail" and not res.message:
+                failure = failure or (f"{q.rel} returns {res.violations} violating row(s) after {step.version}: "
+                                      f"{invariants.describe_rows(res.rows)}")
+            integrity_out.append({**res.as_json(), "rerun": True})
+            results[q.rel] = res
+        checks["integrity"] = integrity_out
+        replan = self._replan(written, after_snap)
+        plans = workload.explain(conn, replan, after_snap.server_version, savepoint=True)
+        wl = []
+        for q in replan:
+            entry = workload.compare(q.rel, self.plans.get(q.rel), plans[q.rel], self.c.threshold)
+            entry["tables"] = sorted(str(n) for n in self.reads[q.rel].tables)
+            wl.append(entry)
+            if entry["status"] == "broken" and step.direction == "up":
+                failure = failure or (f"workload query {q.rel} no longer plans after {step.version} "
+                                      f"({plans[q.rel]}): the running version of the application would break")
+            elif entry["status"] == "slower" and self.c.strict:
+                failure = failure or f"workload query {q.rel} is slower after {step.version}: {entry['message']} (--strict)"
+        checks["workload"] = wl
+        checks["status"] = "fail" if failure else ("warn" if any(f.status == "fail" or f.status == "warn" for f in findings)
+                                                   or any(e["status"] in ("slower", "broken") for e in wl) else "pass")
+        st.record["checks"] = checks
+        st.record["impact"] = self._impact(st)
+        if failure:
+            raise MigrationError(f"{step.file.rel}: check failed: {failure}", path=step.file.rel, version=step.version)
+        st.record["status"] = "completed"
+        self.results.update(results)
+        for q in replan:
+            self.plans[q.rel] = plans[q.rel]
+        self.snap = after_snap
+
+    def _impact(self, st: StepState) -> dict:
+        measured = st.measure.statements
+        rewrote = sorted({t for s in measured for t in (s.get("rewrote") or ())})
+        predicted = {t for s in st.record.get("predicted", []) for e in s["effects"] if e["rewrites"] for t in [e["table"]]}
+        return {"statements": measured, "rewrites": rewrote, "predicted_rewrites": sorted(predicted),
+                "lock_wait_ms": round(sum(s.get("lock_wait_ms") or 0 for s in measured), 1)}
+
+    def _after_autocommit(self, conn, st: StepState) -> dict:
+        """Non-transactional: no per-transaction locks or statistics; compare catalog snapshots instead."""
+        new = catalog.snapshot(conn, in_transaction=True)
+        findings = []
+        for oid, idx in new.invalid_indexes.items():
+            for name in sorted(idx - self.snap.invalid_indexes.get(oid, set())):
+                findings.append(integrity.Finding("invalid-indexes", "fail", f"index {name} on {new.rels[oid].qname if oid in new.rels else oid} "
+                                                  "is INVALID after the migration: drop it and build it again"))
+        rewrote = sorted(r.qname for oid, r in new.rels.items() if oid in self.snap.rels and r.kind in ("r", "m")
+                         and self.snap.rels[oid].filenode not in (r.filenode, 0))
+        for s in st.measure.statements:
+            s["rewrote"] = None
+        results = {k: v for k, v in invariants.run(conn, self.invariants, new, savepoint=True).items()}
+        written = set(new.rels) | set(self.snap.rels)
+        st.record["rewrites_measured"] = rewrote
+        rows = [integrity.RowCount(self.snap.rels[o].qname, None, None, "not counted: a non-transactional migration "
+                                   "has no single transaction to measure", lost=None, note="dropped")
+                for o in self.snap.rels if o not in new.rels and self.snap.rels[o].kind in integrity.TABLE_KINDS]
+        for r in rows:
+            findings.append(integrity.Finding("row-counts", "fail", f"{r.table} was dropped by a non-transactional migration", r.table))
+        self._finish_step(conn, st, new, written, rows, findings, results)
+        st.record["impact"]["rewrites"] = rewrote
+        return {"checks": st.record["checks"], "impact": st.record["impact"]}
+
+
+_LOCKS_SQL = catalog.LOCKS_SQL
+
+
+def _advance(snap: catalog.Snapshot, touched: dict) -> catalog.Snapshot:
+    """The snapshot as it is after this migration: the touched relations replaced by their new state."""
+    new = copy.copy(snap)
+    new.rels = dict(snap.rels)
+    new.constraints = dict(snap.constraints)
+    new.invalid_indexes = dict(snap.invalid_indexes)
+    new._by_name = dict(snap._by_name)
+    for t in touched.values():
+        if t.rel is None:
+            new.drop(t.oid)
+        elif t.rel.kind in ("r", "p", "m", "v", "f"):
+            old = snap.rels.get(t.oid)
+            if old is not None and t.rel.size is None:
+                t.rel.size, t.rel.total = old.size, old.total
+            new.put(t.rel)
+            new.constraints[t.oid] = dict(t.constraints)
+            new.invalid_indexes[t.oid] = set(t.invalid_indexes)
+    return new

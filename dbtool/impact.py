@@ -1,0 +1,259 @@
+"""Performance impact of a migration: predicted from its statements, measured while it runs.
+
+Prediction: the lock knowledge of the validate rules (``dbtool.locks.effects``) applied to each statement,
+with the target's real table sizes, in plain words.
+
+Measurement, per statement: its duration; the relation locks the migration's backend holds after it
+(pg_locks of pg_backend_pid(), one cheap query; locks are kept until COMMIT, so what a statement added is
+the difference from the previous one); whether it rewrote a table (the table's relfilenode changed); and
+time spent waiting for locks, sampled from a second connection (pg_stat_activity.wait_event_type = 'Lock'
+of the migration's backend, every 50 ms once a statement has run for 200 ms: shorter waits are not seen).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import psycopg
+
+from dbtool.catalog import LOCK_ORDER, Snapshot, Touched, lock_name, strongest
+
+BLOCKS = {
+    "AccessExclusiveLock": "reads and writes blocked",
+    "ExclusiveLock": "writes blocked, reads continue",
+    "ShareRowExclusiveLock": "writes blocked, reads continue",
+    "ShareLock": "writes blocked, reads continue",
+    "ShareUpdateExclusiveLock": "reads and writes continue (other DDL, VACUUM and ANALYZE wait)",
+}
+NOT_BLOCKING = "reads and writes continue"
+WAIT_METHOD = ("sampled: pg_stat_activity.wait_event_type of the migration's backend, every 50 ms from a second "
+               "connection once a statement has run for 200 ms (shorter waits are not seen)")
+
+
+def size_text(n: float | None) -> str:
+    if n is None:
+        return "size unknown"
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+class StepMeasure:
+    """Locks and rewrites of one migration's statements, from pg_locks after each of them."""
+
+    def __init__(self, snap: Snapshot):
+        self.snap = snap
+        self.held: set[tuple[int, str]] = set()
+        self.filenodes: dict[int, int] = {}
+        self.names: dict[int, tuple[str, str]] = {}
+        self.statements: list[dict] = []
+
+    def baseline(self, rows) -> None:
+        """Locks held before the first statement (taken by the before-checks themselves)."""
+        self._diff(rows)
+
+    def record(self, stmt, ms: float, rows, wait: dict | None) -> dict:
+        entry = {"line": stmt.line, "kind": stmt.kind, "text": _short(stmt.text), "duration_ms": round(ms, 2)}
+        if rows is None:
+            entry["locks"] = None
+            entry["locks_note"] = "not measured: the statement ran outside a transaction, its locks ended with it"
+        else:
+            new, rewrote = self._diff(rows)
+            entry["locks"] = new
+            entry["rewrote"] = rewrote
+        if wait is not None:
+            entry["lock_wait_ms"] = wait.get("ms")
+            if wait.get("blocked_by"):
+                entry["blocked_by"] = wait["blocked_by"]
+        self.statements.append(entry)
+        return entry
+
+    def _diff(self, rows) -> tuple[list[dict], list[str]]:
+        per_rel: dict[int, list[str]] = {}
+        rewrote = []
+        for oid, mode, schema, name, kind, filenode in rows:
+            if name is not None:
+                self.names[oid] = (f"{schema}.{name}", kind)
+            elif oid in self.snap.rels:
+                r = self.snap.rels[oid]
+                self.names[oid] = (r.qname, r.kind)
+            if (oid, mode) not in self.held:
+                self.held.add((oid, mode))
+                per_rel.setdefault(oid, []).append(mode)
+            if filenode is not None and kind in ("r", "m"):
+                known = self.filenodes.get(oid, self.snap.rels[oid].filenode if oid in self.snap.rels else None)
+                if known is not None and known != filenode and known != 0:
+                    rewrote.append(self.names[oid][0])
+                self.filenodes[oid] = filenode
+        locks = []
+        for oid, modes in per_rel.items():
+            name, kind = self.names.get(oid, (None, None))
+            if kind not in _TABLE_LIKE:
+                continue  # index, sequence and TOAST locks follow the table's; the table's is what the application feels
+            mode = strongest(modes)
+            locks.append({"relation": name, "kind": _KIND.get(kind, kind), "mode": lock_name(mode),
+                          "new": oid not in self.snap.rels, "_order": LOCK_ORDER.index(mode)})
+        locks.sort(key=lambda d: (-d["_order"], d["relation"]))
+        for d in locks:
+            del d["_order"]
+        return locks, sorted(set(rewrote))
+
+
+def touched_rows(touched: dict[int, Touched]) -> list[tuple]:
+    """after_state's relations in the shape of catalog.locks_now rows."""
+    out = []
+    for t in touched.values():
+        r = t.rel
+        for m in t.modes:
+            out.append((t.oid, m, r.schema if r else None, r.name if r else None, r.kind if r else None,
+                        r.filenode if r else None))
+    return out
+
+
+_TABLE_LIKE = {"r", "p", "m", "v", "f"}
+_KIND = {"r": "table", "p": "partitioned table", "m": "materialized view", "i": "index", "I": "partitioned index",
+         "S": "sequence", "v": "view", "f": "foreign table"}
+
+
+def _short(text: str, width: int = 60) -> str:
+    one = " ".join(line.split("--")[0].strip() for line in text.splitlines() if line.split("--")[0].strip())
+    return one if len(one) <= width else one[: width - 1] + "…"
+
+
+class LockWaitSampler:
+    """Watches the migration's backend from a second connection while a long statement runs."""
+
+    def __init__(self, conn: psycopg.Connection, threshold_s: float = 0.2, interval_s: float = 0.05):
+        self.pid = conn.info.backend_pid
+        self._dsn, self._password = conn.info.dsn, conn.info.password
+        self.threshold_s, self.interval_s = threshold_s, interval_s
+        self._cv = threading.Condition()
+        self._since: float | None = None
+        self._waited = 0.0
+        self._blockers: set[int] = set()
+        self._sampled = False
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection | None = None
+        self.error: str | None = None
+
+    def start(self) -> None:
+        with self._cv:
+            self._since, self._waited, self._blockers, self._sampled = time.monotonic(), 0.0, set(), False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="dbtool-lock-sampler", daemon=True)
+                self._thread.start()
+            self._cv.notify()
+
+    def stop(self) -> dict:
+        with self._cv:
+            self._since = None
+            out = {"ms": round(self._waited * 1000.0, 1) if self._sampled else None}
+            if self._blockers:
+                out["blocked_by"] = sorted(self._blockers)
+            return out
+
+    def close(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+
+    def _loop(self) -> None:
+        last = None
+        while True:
+            with self._cv:
+                while not self._stop and (self._since is None or time.monotonic() - self._since < self.threshold_s):
+                    last = None
+                    timeout = None if self._since is None else self.threshold_s - (time.monotonic() - self._since)
+                    self._cv.wait(timeout)
+                if self._stop:
+                    return
+            try:
+                if self._conn is None:
+                    self._conn = psycopg.connect(self._dsn, password=self._password, autocommit=True,
+                                                 application_name="dbtool lock monitor")
+                row = self._conn.execute("SELECT wait_event_type, pg_blocking_pids(pid) FROM pg_stat_activity "
+                                         "WHERE pid = %s", [self.pid]).fetchone()
+            except psycopg.Error as exc:
+                self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                return
+            now = time.monotonic()
+            with self._cv:
+                if self._since is not None:
+                    self._sampled = True
+                    if row and row[0] == "Lock":
+                        self._waited += (now - last) if last else self.interval_s
+                        self._blockers.update(row[1] or ())
+            last = now
+            time.sleep(self.interval_s)
+
+
+# ---------------------------------------------------------------- prediction
+
+def predict_step(step, snap: Snapshot, created_before: set[str] | None = None) -> list[dict]:
+    """Per statement: lock, rewrite or scan, size involved, and a plain-words estimate."""
+    effects_of = _effects_function()
+    out = []
+    for stmt in step.file.script.statements:
+        entry = {"line": stmt.line, "kind": stmt.kind, "text": _short(stmt.text), "effects": []}
+        if effects_of is None:
+            entry["estimate"] = "no prediction: the lock knowledge of the validate rules (dbtool.locks) is not available"
+            out.append(entry)
+            continue
+        for eff in effects_of(stmt, snap, step):
+            entry["effects"].append(_describe(eff, snap, created_before or set()))
+        entry["estimate"] = "; ".join(e["estimate"] for e in entry["effects"]) or "no table lock that matters"
+        out.append(entry)
+    return out
+
+
+def _effects_function():
+    try:
+        from dbtool import locks
+    except ImportError:
+        return None
+    return lambda stmt, snap, step: locks.effects(stmt.node, _context(locks, snap, step))
+
+
+def _context(locks, snap: Snapshot, step):
+    make = getattr(locks, "Context", None) or getattr(locks, "LockContext", None)
+    if make is None:
+        return None
+    try:
+        return make(pg_version=snap.server_version // 10000)
+    except TypeError:
+        return make()
+
+
+def _describe(eff, snap: Snapshot, created: set[str]) -> dict:
+    from dbtool.touches import Name
+
+    table = str(getattr(eff, "table", "") or "")
+    lock = getattr(eff, "lock", None) or ""
+    mode = lock if lock.endswith("Lock") else "".join(w.title() for w in lock.split()) + "Lock"
+    rel = snap.resolve(Name.parse(table)) if table else None
+    rewrites, scans = bool(getattr(eff, "rewrites", False)), bool(getattr(eff, "scans", False))
+    d = {"table": rel.qname if rel else table, "lock": lock_name(mode) if mode in LOCK_ORDER else lock,
+         "rewrites": rewrites, "scans": scans, "reason": getattr(eff, "reason", None)}
+    blocks = getattr(eff, "blocks", None)
+    blocks = blocks if isinstance(blocks, str) and blocks else BLOCKS.get(mode, NOT_BLOCKING)
+    if rel is not None and rel.size is not None:
+        d["size_bytes"], d["total_bytes"] = rel.size, rel.total
+        rows, _ = rel.estimate()
+        d["rows_estimate"] = rows
+        size = size_text(rel.total if rewrites else rel.size)
+    else:
+        size = "new table" if (table in created or rel is None) else "size unknown"
+    verb = "rewrites" if rewrites else "scans" if scans else "locks"
+    tail = "while it runs" if (rewrites or scans) else "briefly (catalog change only), but it queues behind running queries"
+    d["estimate"] = f"{verb} {d['table']}, {size}, under {d['lock']}: {blocks} {tail}"
+    return d
