@@ -407,6 +407,47 @@ def rollback(config: Config, version: str, env_name: str | None = None, *, dry_r
                 confirm=confirm, progress=progress, observer_factory=checks, target=target)
 
 
+# ---------------------------------------------------------------- validate
+
+def validate(config: Config, *, static: bool = False, scratch_url: str | None = None, scratch: str | None = None,
+             target_version: int | None = None, env_name: str | None = None, versions=None,
+             progress: Progress = _noop):
+    """Static rules over every script, then (unless ``static``) the round trip of every pair on a scratch database.
+
+    ``target_version``: the PostgreSQL major version the rules judge for; else ``env_name``'s
+    ``target_version``, or its server's version when ``env_name`` is given; else dbtool.target_version.
+    Returns a validation.ValidateResult; findings are never raised.
+    """
+    from dbtool import lint, roundtrip, validation
+    from dbtool import scratch as scratch_mod
+
+    scratch_mod.parse_spec(scratch)  # a bad --scratch is a usage error before any work
+    if scratch and scratch_url:
+        raise ConfigError("--scratch-url and --scratch name two different scratch servers; pass one of them")
+    project = files.discover(config.root)
+    if target_version is None and env_name is not None:
+        target_version = _env_target_version(config, env_name)
+    static_result = lint.lint(project, config, target_version=target_version)
+    res = validation.ValidateResult(findings=list(static_result.findings), migrations=len(project.migrations),
+                                    static_only=static)
+    if static:
+        return res
+    with scratch_mod.database(config, scratch_url=scratch_url, scratch=scratch) as s:
+        res.scratch = s.label
+        progress("roundtrip_scratch", label=s.label)
+        res.roundtrip = roundtrip.roundtrip(project, config, s.url, progress=progress, versions=versions)
+    res.findings.extend(res.roundtrip.findings)
+    return res
+
+
+def _env_target_version(config: Config, env_name: str) -> int:
+    env = config.env(env_name)
+    if env.target_version is not None:
+        return int(env.target_version)
+    with connect(config, env_name) as (_target, conn):
+        return db.server_version(conn)
+
+
 # ---------------------------------------------------------------- embedded
 
 def embedded_status(config: Config) -> dict:

@@ -241,6 +241,51 @@ def log(env, cfg, fmt, limit, version):
     emit(fmt, res.as_json(), render.log_text(res))
 
 
+@cli.command()
+@click.option("--static", is_flag=True, help="Only the static rules; no database, no round trip.")
+@click.option("--scratch-url", metavar="URL", default=None,
+              help="A server for the round trip: a fresh database is created there and dropped after.")
+@click.option("--scratch", "scratch_spec", metavar="docker[:IMAGE]", default=None,
+              help="Run the round trip in a PostgreSQL container (testcontainers; needs Docker).")
+@click.option("--target-version", type=int, default=None, metavar="N",
+              help="PostgreSQL major version the rules judge for (default: the env's, else dbtool.target_version).")
+@common(formats=("text", "json", "github"))
+def validate(env, cfg, fmt, static, scratch_url, scratch_spec, target_version):
+    """Static rules over every script, then the round trip of every pair on a scratch database.
+
+    For every migration in order: up, verify, down (the schema must be as before, seeded rows
+    still there), up again (the schema must be as after the first up). Exit 0 with no
+    error-level finding, 1 with one, 2 on usage or configuration errors.
+
+    Example: dbtool validate --format github
+    """
+    from dbtool import validation
+
+    res = api.validate(cfg, static=static, scratch_url=scratch_url, scratch=scratch_spec, target_version=target_version,
+                       env_name=env, progress=_validate_progress())
+    if fmt == "github":
+        click.echo(validation.github(res))
+    else:
+        emit(fmt, res.as_json(), validation.text(res, color=sys.stdout.isatty()))
+    return 0 if res.ok else 1
+
+
+def _validate_progress():
+    """One line per round-tripped migration on a terminal; nothing otherwise."""
+    if not _tty():
+        return api._noop
+
+    def progress(event, **data):
+        if event == "roundtrip_scratch":
+            click.echo(f"round trip on {data['label']}", err=True)
+        elif event == "roundtrip_version":
+            click.echo(f"  [{data['index'] + 1}/{data['total']}] {data['version']} {data['name']}", err=True)
+        elif event in ("lock_wait", "lock_retry"):
+            progress_printer("text")(event, **data)
+
+    return progress
+
+
 @cli.group()
 def embedded():
     """The private PostgreSQL server behind url = "embedded"."""

@@ -211,7 +211,7 @@ class _RoundTrip:
         except MigrationError as err:
             f = _failure(m, err, "reapply")
             if down_differs:
-                f.message += f"; its rollback {m.down.rel} did not restore the schema (see above)"
+                f.message += f"; the cause is likely {m.down.rel}, which did not restore the schema as it was"
             self.add(f)
             raise _Stop from None
         s3 = self.snap(timing)
@@ -306,7 +306,7 @@ def _reapply_differs(m: Migration, d: snapshot.Difference, follows_down: bool) -
     if what is None:
         what = d.describe() + " (first up → second up)"
     if follows_down:
-        what += f", because {m.down.rel} did not restore it (see above)"
+        what += f", because {m.down.rel} did not restore it"
     line = _line_mentioning(m.up, _leaf(d)) or 1
     return finding("roundtrip-reapply-differs", m.up.rel,
                    f"applying {m.up.rel} again after its rollback does not give the same schema: {what}",
@@ -376,7 +376,10 @@ def roundtrip(project: Project, config: Config, url: str, *, progress: Progress 
                     rt.result.tested.append(m.version)
                     rt.round_trip(m)
             except _Stop:
-                _stopped(rt.result, migrations[i + 1:], f"the round trip stopped at {m.version} after the error above", m)
+                # The stopping finding is the last error of the version (a differing rollback alone does not stop).
+                errors = [f for f in rt.result.findings if f.version == m.version and f.severity == "error"]
+                cause = f" because of {errors[-1].rule} in {errors[-1].file}:{errors[-1].line}" if errors else ""
+                _stopped(rt.result, migrations[i + 1:], f"the round trip stopped at {m.version}{cause}", m)
                 break
         rt.result.duration_ms = (time.perf_counter() - started) * 1000.0
         progress("roundtrip_done", result=rt.result)

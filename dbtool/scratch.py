@@ -54,24 +54,24 @@ def database(config: Config, *, scratch_url: str | None = None, scratch: str | N
     image = parse_spec(scratch)
     if image is not None:
         with _container(image) as server_url:
-            with _fresh(server_url, "docker", f"container {image}") as s:
+            with _fresh(server_url, "docker", f"container {image}", f"container {image}") as s:
                 yield s
         return
     if scratch_url:
-        with _fresh(scratch_url, "url", db.redact(scratch_url)) as s:
+        with _fresh(scratch_url, "url", db.redact(scratch_url), "--scratch-url") as s:
             yield s
         return
     from dbtool import embedded
 
     server_url = embedded.ensure(config.resolve(config.settings["embedded_dir"]))
-    with _fresh(server_url, "embedded", "embedded server") as s:
+    with _fresh(server_url, "embedded", "embedded server", "embedded server") as s:
         yield s
 
 
 @contextlib.contextmanager
-def _fresh(server_url: str, kind: str, label: str) -> Iterator[Scratch]:
+def _fresh(server_url: str, kind: str, label: str, origin: str) -> Iterator[Scratch]:
     name = f"{PREFIX}_{uuid.uuid4().hex[:12]}"
-    with db.connect(server_url, label=f"scratch server {label}") as admin:
+    with db.connect(server_url, label=f"scratch server, {origin}") as admin:
         try:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         except psycopg.Error as exc:
@@ -113,7 +113,7 @@ def _container(image: str) -> Iterator[str]:
     try:
         docker.from_env().ping()
     except Exception as exc:  # noqa: BLE001 - docker raises many kinds; all mean the same to the user
-        raise ConfigError(f"--scratch docker: Docker is not usable here ({_first_line(exc)}); "
+        raise ConfigError(f"--scratch docker: Docker is not usable here (no Docker daemon answered: {_reason(exc)}); "
                           "use the embedded server (the default) or --scratch-url") from None
     container = PostgresContainer(image, driver=None)
     try:
@@ -127,6 +127,15 @@ def _container(image: str) -> Iterator[str]:
     finally:
         with contextlib.suppress(Exception):
             container.stop()
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause, which is the readable one (docker wraps a FileNotFoundError in two layers)."""
+    while exc.__cause__ or exc.__context__:
+        exc = exc.__cause__ or exc.__context__
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,0 +1,201 @@
+"""`dbtool validate`: static rules + round trip, its three formats and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from cli_util import dbtool, dbtool_proc
+from conftest import ROOT
+
+pytest.importorskip("dbtool.lint", reason="the static half (dbtool/lint.py) has not landed yet")
+
+CLEAN = {
+    "2025.01.001__create_subscriptions": (
+        "CREATE TABLE subscriptions (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, status text NOT NULL);\n",
+        "DROP TABLE subscriptions;\n"),
+    "2025.01.002__status_default": (
+        "ALTER TABLE subscriptions ALTER COLUMN status SET DEFAULT 'active';\n",
+        "ALTER TABLE subscriptions ALTER COLUMN status DROP DEFAULT;\n"),
+}
+BROKEN = {
+    **CLEAN,
+    "2025.01.002__status_default": (
+        "ALTER TABLE subscriptions ALTER COLUMN status SET DEFAULT 'active';\n",
+        "-- forgets to drop the default\nCOMMENT ON TABLE subscriptions IS NULL;\n"),
+    "2025.01.003__invoice_numbers": ("CREATE SEQUENCE IF NOT EXISTS invoice_number_seq;\n", "COMMENT ON TABLE subscriptions IS NULL;\n"),
+}
+FINDING_KEYS = {"rule", "severity", "file", "line", "column", "version", "message"}
+
+
+def scratch_dbs(url):
+    with psycopg.connect(url, autocommit=True) as c:
+        return {r[0] for r in c.execute("SELECT datname FROM pg_database WHERE datname LIKE 'dbtool\\_scratch\\_%'")}
+
+
+def with_password(url: str, password: str) -> str:
+    return make_conninfo(**{**conninfo_to_dict(url), "password": password})
+
+
+def test_clean_project_exits_0(project_factory, pg_admin_url):
+    root = project_factory(CLEAN, url=pg_admin_url)
+    before = scratch_dbs(pg_admin_url)
+    r = dbtool("validate", "--scratch-url", pg_admin_url, cwd=root)
+    assert r.code == 0, r.out + r.err
+    assert r.out.strip().splitlines()[-1].startswith("validate ok: 0 error(s)")
+    assert "round trip of 2 migration(s) passed" in r.out
+    assert scratch_dbs(pg_admin_url) == before
+
+
+def test_broken_pairs_exit_1_text_grouped_per_file(project_factory, pg_admin_url):
+    root = project_factory(BROKEN, url=pg_admin_url)
+    r = dbtool("validate", "--scratch-url", pg_admin_url, cwd=root)
+    assert r.code == 1, r.out + r.err
+    lines = r.out.splitlines()
+    i = lines.index("rollbacks/2025.01.002__status_default.sql")
+    assert "error" in lines[i + 1] and "column public.subscriptions.status" in lines[i + 1]
+    assert lines[i + 1].rstrip().endswith("[roundtrip-down-differs]")
+    j = lines.index("rollbacks/2025.01.003__invoice_numbers.sql")
+    assert "leaves sequence public.invoice_number_seq behind" in lines[j + 1]
+    assert "\x1b[" not in r.out  # no colours when stdout is not a terminal
+    assert lines[-1].startswith("validate FAILED: ")
+
+
+def test_json_shape_and_no_password(project_factory, pg_admin_url):
+    root = project_factory(BROKEN, url=pg_admin_url)
+    r = dbtool("validate", "--scratch-url", with_password(pg_admin_url, "s3cret-pw"), "--format", "json", cwd=root)
+    assert r.code == 1, r.err
+    assert "s3cret-pw" not in r.out + r.err
+    data = json.loads(r.out)
+    assert data["ok"] is False
+    assert all(set(f) == FINDING_KEYS for f in data["findings"])
+    trip = [f for f in data["findings"] if f["rule"].startswith("roundtrip-")]
+    assert [(f["rule"], f["file"], f["version"], f["severity"]) for f in trip] == [
+        ("roundtrip-down-differs", "rollbacks/2025.01.002__status_default.sql", "2025.01.002", "error"),
+        ("roundtrip-down-differs", "rollbacks/2025.01.003__invoice_numbers.sql", "2025.01.003", "error"),
+    ]
+    assert data["summary"]["errors"] >= 2 and data["summary"]["migrations"] == 3
+    assert data["summary"]["roundtrip"] == "failed"
+    assert data["roundtrip"]["tested"] == ["2025.01.001", "2025.01.002", "2025.01.003"]
+    assert data["roundtrip"]["stopped_at"] is None
+    assert [t["version"] for t in data["roundtrip"]["timings"]] == data["roundtrip"]["tested"]
+    assert "dbtool_scratch_" in data["roundtrip"]["scratch"]
+
+
+def test_github_annotations(project_factory, pg_admin_url):
+    root = project_factory(BROKEN, url=pg_admin_url)
+    r = dbtool("validate", "--scratch-url", pg_admin_url, "--format", "github", cwd=root)
+    assert r.code == 1
+    ann = [l for l in r.out.splitlines() if l.startswith("::error ") and "roundtrip-down-differs" in l]
+    assert len(ann) == 2
+    assert ann[0].startswith("::error file=rollbacks/2025.01.002__status_default.sql,line=1,title=roundtrip-down-differs::")
+    assert "%0A" not in ann[0] or "\n" not in ann[0]
+
+
+def test_static_needs_no_database(project_factory):
+    root = project_factory(CLEAN, url="postgresql://nobody@127.0.0.1:1/none")
+    r = dbtool("validate", "--static", "--format", "json", cwd=root)
+    data = json.loads(r.out)
+    assert data["summary"]["roundtrip"] == "skipped" and data["roundtrip"] is None
+    assert not any(f["rule"].startswith("roundtrip-") for f in data["findings"])
+    assert r.code == (0 if data["ok"] else 1)
+
+
+def test_usage_and_configuration_errors_exit_2(project_factory, pg_admin_url):
+    root = project_factory(CLEAN, url=pg_admin_url)
+    r = dbtool("validate", "--format", "xml", cwd=root)
+    assert r.code == 2
+    r = dbtool("validate", "--scratch", "podman", cwd=root)
+    assert r.code == 2 and "docker or docker:IMAGE" in r.err
+    r = dbtool("validate", "--scratch", "docker", "--scratch-url", pg_admin_url, cwd=root)
+    assert r.code == 2 and "pass one of them" in r.err
+    bad = with_password("postgresql://nobody@127.0.0.1:1/none", "hunter22")
+    r = dbtool("validate", "--scratch-url", bad, cwd=root)
+    assert r.code == 2 and r.err.startswith("Error: cannot connect to nobody@127.0.0.1:1/none")
+    assert "hunter22" not in r.err and "Traceback" not in r.err
+
+
+def _docker_usable() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.mark.skipif(_docker_usable(), reason="Docker is usable here; the unusable case cannot be shown")
+def test_docker_without_docker_is_one_sentence_exit_2(project_factory, pg_admin_url):
+    root = project_factory(CLEAN, url=pg_admin_url)
+    r = dbtool("validate", "--scratch", "docker:postgres:15", cwd=root)
+    assert r.code == 2
+    assert r.err.count("\n") == 1 and "Docker is not usable here" in r.err
+
+
+def test_the_repository_example_project_validates(example_project, pg_admin_url):
+    assert (example_project / "migrations").is_dir()
+    r = dbtool("validate", "--scratch-url", pg_admin_url, "--format", "json", cwd=example_project)
+    data = json.loads(r.out)
+    problems = [f"{f['severity']} {f['rule']} {f['file']}:{f['line']}: {f['message']}"
+                for f in data["findings"] if f["severity"] != "info"]
+    assert r.code == 0, problems
+    assert data["ok"] is True and data["summary"]["roundtrip"] == "passed"
+    assert len(data["roundtrip"]["tested"]) == len(list((example_project / "migrations").glob("*.sql")))
+
+
+def test_default_scratch_is_the_embedded_server(project_factory, pg_admin_url):
+    from dbtool import embedded
+
+    folder = Path(os.environ.get("DBTOOL_TEST_EMBEDDED_DIR", ROOT / ".dbtool" / "test-embedded"))
+    root = project_factory(CLEAN, url=pg_admin_url, toml_extra=f'embedded_dir = "{folder}"')
+    r = dbtool("validate", "--format", "json", cwd=root)
+    assert r.code == 0, r.out + r.err
+    data = json.loads(r.out)
+    assert data["roundtrip"]["scratch"].startswith("embedded server, database dbtool_scratch_")
+    assert scratch_dbs(embedded.ensure(folder)) == set()
+
+
+def test_ctrl_c_drops_the_scratch_database(project_factory, pg_admin_url):
+    root = project_factory({
+        **CLEAN,
+        "2025.01.003__slow": ("SELECT pg_sleep(60);\n", "SELECT 1;\n"),
+    }, url=pg_admin_url)
+    before = scratch_dbs(pg_admin_url)
+    proc = subprocess.Popen([sys.executable, "-m", "dbtool", "validate", "--scratch-url", pg_admin_url], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with psycopg.connect(pg_admin_url, autocommit=True) as c:
+                busy = c.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'"
+                                 " AND datname LIKE 'dbtool\\_scratch\\_%'").fetchone()[0]
+            if busy:
+                break
+            time.sleep(0.1)
+        assert busy, "the slow migration never started"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert scratch_dbs(pg_admin_url) == before
+
+
+def test_terminal_less_run_prints_no_progress(project_factory, pg_admin_url):
+    root = project_factory(CLEAN, url=pg_admin_url)
+    p = dbtool_proc("validate", "--scratch-url", pg_admin_url, cwd=root)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    assert p.stdout.strip().startswith("validate ok")
