@@ -37,7 +37,7 @@ from dbtool.runner import Runner, Step
 Progress = Callable[..., None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Finding:  # PROVISIONAL until lint's Finding lands
     rule: str
     severity: str
@@ -209,10 +209,8 @@ class _RoundTrip:
         try:
             timing.reapply_ms = self.step(m, "up")
         except MigrationError as err:
-            f = _failure(m, err, "reapply")
-            if down_differs:
-                f.message += f"; the cause is likely {m.down.rel}, which did not restore the schema as it was"
-            self.add(f)
+            cause = f"; the cause is likely {m.down.rel}, which did not restore the schema as it was" if down_differs else ""
+            self.add(_failure(m, err, "reapply", cause))
             raise _Stop from None
         s3 = self.snap(timing)
         reapply_differs = snapshot.diff(s1, s3)
@@ -254,7 +252,7 @@ def _reason(err: DbtoolError) -> str:
     return _ROLLED_BACK.sub("", _tail(err))
 
 
-def _failure(m: Migration, err: MigrationError, phase: str) -> Finding:
+def _failure(m: Migration, err: MigrationError, phase: str, cause: str = "") -> Finding:
     path = getattr(err, "path", None) or (m.down.rel if phase == "down" else m.up.rel)
     line = getattr(err, "line", None) or 1
     if m.verify is not None and path == m.verify.rel:
@@ -264,7 +262,7 @@ def _failure(m: Migration, err: MigrationError, phase: str) -> Finding:
     rule = {"up": "roundtrip-up-failed", "down": "roundtrip-down-failed", "reapply": "roundtrip-reapply-failed"}[phase]
     message = _reason(err)
     if phase == "reapply":
-        message = f"applying {m.up.rel} again after its rollback failed: {message}"
+        message = f"applying {m.up.rel} again after its rollback failed: {message}{cause}"
     return finding(rule, path, message, line=line, version=m.version)
 
 
@@ -274,11 +272,18 @@ def _leaf(d: snapshot.Difference) -> str:
     return name.rsplit(".", 1)[-1].strip('"')
 
 
-def _line_mentioning(f: SqlFile | None, word: str) -> int | None:
+# Which statement kinds can change an attribute; a statement that merely names the object
+# (a COMMENT ON TABLE when the grants differ) is not the one responsible.
+_KINDS_FOR = {"acl": ("GrantStmt",), "comment": ("CommentStmt",), "owner": ("AlterOwnerStmt", "AlterTableStmt")}
+
+
+def _line_mentioning(f: SqlFile | None, word: str, kinds: tuple[str, ...] | None = None) -> int | None:
     if f is None or not word:
         return None
     pattern = re.compile(r"(?<![\w$])" + re.escape(word) + r"(?![\w$])", re.IGNORECASE)
     for stmt in f.script.statements:
+        if kinds is not None and stmt.kind not in kinds:
+            continue
         if pattern.search(stmt.text):
             return stmt.line
     return None
@@ -286,7 +291,12 @@ def _line_mentioning(f: SqlFile | None, word: str) -> int | None:
 
 def _down_differs(m: Migration, d: snapshot.Difference) -> Finding:
     message = d.describe(m.down.rel)
-    line = _line_mentioning(m.down, _leaf(d))
+    kinds = None
+    if d.change == "changed":
+        kinds = _KINDS_FOR.get(d.attribute or "") or ("AlterTableStmt", "AlterSeqStmt", "AlterDomainStmt",
+                                                       "AlterEnumStmt", "CreateFunctionStmt", "AlterFunctionStmt",
+                                                       "ViewStmt", "IndexStmt", "CreateTrigStmt", "DropStmt")
+    line = _line_mentioning(m.down, _leaf(d), kinds)
     if d.change == "extra":
         made = _line_mentioning(m.up, _leaf(d))
         if made:

@@ -103,6 +103,18 @@ def test_rollback_forgets_a_column_default(project_factory, pg_admin_url):
     assert only(res, "roundtrip-reapply-differs") == [] and res.stopped_at is None
 
 
+def test_the_line_is_the_statement_responsible_when_there_is_one(project_factory, pg_admin_url):
+    res = run(project_factory, pg_admin_url, {
+        "2025.01.002__status_default": (
+            "ALTER TABLE subscriptions ALTER COLUMN status SET DEFAULT 'active';\n",
+            "COMMENT ON COLUMN subscriptions.status IS NULL;\n"
+            "-- a wrong default instead of none\n"
+            "ALTER TABLE subscriptions ALTER COLUMN status SET DEFAULT 'none';\n"),
+    })
+    f = one(res, "roundtrip-down-differs")
+    assert f.line == 3 and "'none'" in f.message
+
+
 def test_rollback_forgets_a_constraint(project_factory, pg_admin_url):
     res = run(project_factory, pg_admin_url, {
         "2025.01.002__price_check": (
