@@ -88,3 +88,11 @@ def server_version(conn: psycopg.Connection) -> int:
 
 def quote_ident(*parts: str) -> sql.Identifier:
     return sql.Identifier(*parts)
+
+
+def read_only(url: str) -> str:
+    """The same connection string with every transaction read-only by default (a source that must not be written)."""
+    parts = _conninfo.conninfo_to_dict(url)
+    guard = "-c default_transaction_read_only=on"
+    parts["options"] = f"{parts['options']} {guard}" if parts.get("options") else guard
+    return _conninfo.make_conninfo(**parts)

@@ -70,3 +70,9 @@ class Aborted(DbtoolError):
     """The user declined a confirmation."""
 
     exit_code = 1
+
+
+class TransferError(DbtoolError):
+    """A clone, backup or restore ran and failed: pg_dump, psql or pg_restore reported an error, or a copy differs."""
+
+    exit_code = 1
