@@ -46,7 +46,7 @@ def _migration(rec: dict) -> list[str]:
     stmts = imp.get("statements", [])
     predicted = {p["line"]: p for p in rec.get("predicted", [])}
     if stmts:
-        width = min(max(len(s["text"]) for s in stmts), 48)
+        width = min(max(len(s["text"]) for s in stmts), 52)
         lines.append(f"    {'line':>4}  {'statement':<{width}}  {'time':>9}  {'lock wait':>9}  locks taken / rewrote")
         for s in stmts:
             text = s["text"] if len(s["text"]) <= width else s["text"][: width - 1] + "…"
@@ -54,13 +54,14 @@ def _migration(rec: dict) -> list[str]:
                 locks = "not measured (outside a transaction)"
             else:
                 locks = ", ".join(f"{lk['mode']} {lk['relation']}{' (new)' if lk.get('new') else ''}"
+                                  f"{' (held since line %s)' % lk['held_since_line'] if lk.get('held_since_line') else ''}"
                                   for lk in s["locks"]) or "no new table lock"
             if s.get("rewrote"):
                 locks += f"; REWROTE {', '.join(s['rewrote'])}"
             wait = "n/s" if s.get("lock_wait_ms") is None else _ms(s["lock_wait_ms"])
             lines.append(f"    {s['line']:>4}  {text:<{width}}  {_ms(s['duration_ms']):>9}  {wait:>9}  {locks}")
             p = predicted.get(s["line"])
-            if p and any(e["rewrites"] or e["scans"] for e in p["effects"]):
+            if p and any((e["rewrites"] or e["scans"]) and not e.get("new_table") for e in p["effects"]):
                 lines.append(f"    {'':>4}  predicted: {p['estimate']}")
     missed = set(imp.get("rewrites", [])) ^ set(imp.get("predicted_rewrites", []))
     if missed:

@@ -47,11 +47,13 @@ class Checks:
 
     def predict(self, config, conn, plan) -> dict:
         snap = catalog.snapshot(conn)
+        ctx = impact.target_context(conn, snap, plan.steps)
         out, created = [], set()
         for step in plan.steps:
-            stmts = impact.predict_step(step, snap, created)
+            stmts = impact.predict_step(step, snap, created, ctx)
             created |= {str(n) for n in touches.of_script(step.file.script).created}
-            worst = [e["estimate"] for s in stmts for e in s["effects"] if e["rewrites"] or e["scans"]]
+            worst = [e["estimate"] for s in stmts for e in s["effects"]
+                     if (e["rewrites"] or e["scans"]) and not e.get("new_table")]
             summary = (f"{len(stmts)} statement(s); " + ("; ".join(worst) if worst else "no rewrite or scan predicted"))
             out.append({"version": step.version, "direction": step.direction, "summary": summary, "statements": stmts})
         return {"impact": out}
@@ -86,8 +88,9 @@ class ChecksObserver(Observer):
         self.workload_before = {k: (v.as_json() if isinstance(v, workload.Plan) else {"error": v}) for k, v in self.plans.items()}
         self.predictions = {}
         created: set[str] = set()
+        ctx = impact.target_context(conn, self.snap, plan.steps)
         for step in plan.steps:
-            self.predictions[(step.version, step.direction)] = impact.predict_step(step, self.snap, created)
+            self.predictions[(step.version, step.direction)] = impact.predict_step(step, self.snap, created, ctx)
             created |= {str(n) for n in touches.of_script(step.file.script).created}
         self.sampler = impact.LockWaitSampler(conn)
         self.cur: StepState | None = None
@@ -273,7 +276,8 @@ class ChecksObserver(Observer):
     def _impact(self, st: StepState) -> dict:
         measured = st.measure.statements
         rewrote = sorted({t for s in measured for t in (s.get("rewrote") or ())})
-        predicted = {t for s in st.record.get("predicted", []) for e in s["effects"] if e["rewrites"] for t in [e["table"]]}
+        predicted = {e["table"] for s in st.record.get("predicted", []) for e in s["effects"]
+                     if e["rewrites"] and not e.get("new_table")}
         return {"statements": measured, "rewrites": rewrote, "predicted_rewrites": sorted(predicted),
                 "lock_wait_ms": round(sum(s.get("lock_wait_ms") or 0 for s in measured), 1)}
 

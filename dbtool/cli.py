@@ -224,6 +224,21 @@ def rollback(version, env, cfg, fmt, dry_run, yes, no_checks):
     return 0
 
 
+@cli.command()
+@click.option("--exact-counts", is_flag=True, help="Also scan tables above exact_count_limit (orphans, sequences).")
+@common()
+def verify(env, cfg, fmt, exact_counts):
+    """Re-run integrity checks, the verify scripts of applied versions and drift detection; change nothing.
+
+    Exit 1 when a check fails or a version drifted. Example: dbtool verify --env staging
+    """
+    from dbtool import checks_report, verify as verify_mod
+
+    res = verify_mod.verify(cfg, env, exact_counts=exact_counts)
+    emit(fmt, res.as_json(), checks_report.verify_text(res))
+    return 0 if res.ok else 1
+
+
 def plan_is_protected(cfg, env) -> bool:
     return cfg.env(env).protected
 

@@ -48,13 +48,14 @@ class StepMeasure:
     def __init__(self, snap: Snapshot):
         self.snap = snap
         self.held: set[tuple[int, str]] = set()
+        self.top: dict[int, tuple[str, int | None]] = {}  # relation -> (strongest mode held, line that took it)
         self.filenodes: dict[int, int] = {}
         self.names: dict[int, tuple[str, str]] = {}
         self.statements: list[dict] = []
 
     def baseline(self, rows) -> None:
         """Locks held before the first statement (taken by the before-checks themselves)."""
-        self._diff(rows)
+        self._diff(rows, None)
 
     def record(self, stmt, ms: float, rows, wait: dict | None) -> dict:
         entry = {"line": stmt.line, "kind": stmt.kind, "text": _short(stmt.text), "duration_ms": round(ms, 2)}
@@ -62,7 +63,7 @@ class StepMeasure:
             entry["locks"] = None
             entry["locks_note"] = "not measured: the statement ran outside a transaction, its locks ended with it"
         else:
-            new, rewrote = self._diff(rows)
+            new, rewrote = self._diff(rows, stmt.line)
             entry["locks"] = new
             entry["rewrote"] = rewrote
         if wait is not None:
@@ -72,7 +73,9 @@ class StepMeasure:
         self.statements.append(entry)
         return entry
 
-    def _diff(self, rows) -> tuple[list[dict], list[str]]:
+    def _diff(self, rows, line: int | None) -> tuple[list[dict], list[str]]:
+        """The table locks a statement took: for each, the strongest mode now held and, when an earlier
+        statement took that mode (a lock is never released before COMMIT), the line of that statement."""
         per_rel: dict[int, list[str]] = {}
         rewrote = []
         for oid, mode, schema, name, kind, filenode in rows:
@@ -94,9 +97,17 @@ class StepMeasure:
             name, kind = self.names.get(oid, (None, None))
             if kind not in _TABLE_LIKE:
                 continue  # index, sequence and TOAST locks follow the table's; the table's is what the application feels
-            mode = strongest(modes)
-            locks.append({"relation": name, "kind": _KIND.get(kind, kind), "mode": lock_name(mode),
-                          "new": oid not in self.snap.rels, "_order": LOCK_ORDER.index(mode)})
+            prev = self.top.get(oid)
+            mode = strongest([*modes, *([prev[0]] if prev else [])])
+            since = prev[1] if prev and prev[0] == mode else line
+            self.top[oid] = (mode, since)
+            if line is None:
+                continue
+            d = {"relation": name, "kind": _KIND.get(kind, kind), "mode": lock_name(mode),
+                 "new": oid not in self.snap.rels, "_order": LOCK_ORDER.index(mode)}
+            if since != line:
+                d["held_since_line"] = since
+            locks.append(d)
         locks.sort(key=lambda d: (-d["_order"], d["relation"]))
         for d in locks:
             del d["_order"]
@@ -199,61 +210,128 @@ class LockWaitSampler:
 
 # ---------------------------------------------------------------- prediction
 
-def predict_step(step, snap: Snapshot, created_before: set[str] | None = None) -> list[dict]:
-    """Per statement: lock, rewrite or scan, size involved, and a plain-words estimate."""
-    effects_of = _effects_function()
-    out = []
-    for stmt in step.file.script.statements:
-        entry = {"line": stmt.line, "kind": stmt.kind, "text": _short(stmt.text), "effects": []}
-        if effects_of is None:
-            entry["estimate"] = "no prediction: the lock knowledge of the validate rules (dbtool.locks) is not available"
-            out.append(entry)
-            continue
-        for eff in effects_of(stmt, snap, step):
-            entry["effects"].append(_describe(eff, snap, created_before or set()))
-        entry["estimate"] = "; ".join(e["estimate"] for e in entry["effects"]) or "no table lock that matters"
-        out.append(entry)
-    return out
-
-
-def _effects_function():
+def target_context(conn: psycopg.Connection, snap: Snapshot, steps):
+    """The validate rules' LockContext, answered from the target's catalog instead of from earlier migrations:
+    column types (does this ALTER TYPE rewrite?), function volatility (does this DEFAULT rewrite?), validated
+    CHECKs (can SET NOT NULL skip its scan?).  One query for every table the plan's statements name."""
     try:
         from dbtool import locks
     except ImportError:
         return None
-    return lambda stmt, snap, step: locks.effects(stmt.node, _context(locks, snap, step))
+    from dbtool.touches import of_script
 
+    static = [of_script(step.file.script) for step in steps]
+    oids = {r.oid for t in static for n in t.tables if (r := snap.resolve(n)) is not None}
+    indexes = sorted({n.name for t in static for n in t.dropped_indexes})
+    row = conn.execute("""
+        SELECT (SELECT json_agg(json_build_array(attrelid::int8, attname, format_type(atttypid, atttypmod)))
+                  FROM pg_attribute WHERE attrelid = ANY(%(oids)s) AND attnum > 0 AND NOT attisdropped),
+               (SELECT json_agg(json_build_array(conrelid::int8, pg_get_constraintdef(oid)))
+                  FROM pg_constraint WHERE conrelid = ANY(%(oids)s) AND contype = 'c' AND convalidated),
+               (SELECT json_object_agg(proname, CASE provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable'
+                                                 ELSE 'volatile' END)
+                  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')),
+               (SELECT json_object_agg(c.relname, i.indrelid::regclass::text) FROM pg_index i
+                  JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ANY(%(idx)s))""",
+                       {"oids": list(oids), "idx": indexes}).fetchone()
+    types: dict[int, dict[str, str]] = {}
+    for oid, col, typ in row[0] or ():
+        types.setdefault(oid, {})[col] = typ
+    checks: dict[int, list[str]] = {}
+    for oid, definition in row[1] or ():
+        checks.setdefault(oid, []).append(definition)
+    base = getattr(locks, "LockContext", None) or getattr(locks, "Context")
 
-def _context(locks, snap: Snapshot, step):
-    make = getattr(locks, "Context", None) or getattr(locks, "LockContext", None)
-    if make is None:
-        return None
+    class TargetContext(base):
+        def column_type(self, table, column):
+            rel = snap.resolve_text(table) if table else None
+            typ = types.get(rel.oid, {}).get(column) if rel else None
+            return _type_ref(typ) if typ else None
+
+        def function_volatility(self):
+            return dict(row[2] or {})
+
+        def proves_not_null(self, table, column):
+            rel = snap.resolve_text(table) if table else None
+            return rel is not None and any(d.replace('"', "").lower() == f"check (({column.lower()} is not null))"
+                                           for d in checks.get(rel.oid, ()))
+
+        def has_validated_check(self, table):
+            rel = snap.resolve_text(table) if table else None
+            return rel is not None and bool(checks.get(rel.oid))
+
     try:
-        return make(pg_version=snap.server_version // 10000)
+        ctx = TargetContext(snap.server_version // 10000)
     except TypeError:
-        return make()
+        ctx = TargetContext()
+    ctx.index_tables = dict(row[3] or {})  # DROP INDEX names the index; the prediction speaks of its table
+    return ctx
 
 
-def _describe(eff, snap: Snapshot, created: set[str]) -> dict:
+def _type_ref(formatted: str):
+    """ddl.TypeRef of a format_type() string, through PostgreSQL's own grammar."""
+    from pglast import parse_sql
+
+    from dbtool import ddl
+
+    try:
+        return ddl.type_ref(parse_sql(f"SELECT NULL::{formatted}")[0].stmt.targetList[0].val.typeName)
+    except Exception:  # noqa: BLE001 - an exotic type: "unknown", the prediction says "may rewrite"
+        return None
+
+
+def predict_step(step, snap: Snapshot, created_before: set[str] | None = None, ctx=None) -> list[dict]:
+    """Per statement: lock, rewrite or scan, size involved, and a plain-words estimate."""
+    try:
+        from dbtool import locks
+    except ImportError:
+        locks = None
+    out = []
+    for stmt in step.file.script.statements:
+        entry = {"line": stmt.line, "kind": stmt.kind, "text": _short(stmt.text), "effects": []}
+        if locks is None:
+            entry["estimate"] = "no prediction: the lock knowledge of the validate rules (dbtool.locks) is not available"
+            out.append(entry)
+            continue
+        analysis = locks.analyse(stmt.node, ctx) if hasattr(locks, "analyse") else None
+        effects = analysis.effects if analysis is not None else locks.effects(stmt.node, ctx)
+        for eff in effects:
+            entry["effects"].append(_describe(eff, snap, created_before or set(), getattr(ctx, "index_tables", {})))
+        if analysis is not None and not analysis.understood:
+            entry["estimate"] = f"not analysed ({analysis.note or stmt.kind}): its locks are measured, not predicted"
+        else:
+            entry["estimate"] = ("; ".join(e["estimate"] for e in entry["effects"] if not e.get("new_table"))
+                                 or "no lock on an existing table")
+        out.append(entry)
+    return out
+
+
+def _describe(eff, snap: Snapshot, created: set[str], index_tables: dict) -> dict:
     from dbtool.touches import Name
 
-    table = str(getattr(eff, "table", "") or "")
+    table = getattr(eff, "table", None) or index_tables.get((getattr(eff, "index", None) or "").rpartition(".")[2])
     lock = getattr(eff, "lock", None) or ""
     mode = lock if lock.endswith("Lock") else "".join(w.title() for w in lock.split()) + "Lock"
     rel = snap.resolve(Name.parse(table)) if table else None
     rewrites, scans = bool(getattr(eff, "rewrites", False)), bool(getattr(eff, "scans", False))
-    d = {"table": rel.qname if rel else table, "lock": lock_name(mode) if mode in LOCK_ORDER else lock,
-         "rewrites": rewrites, "scans": scans, "reason": getattr(eff, "reason", None)}
-    blocks = getattr(eff, "blocks", None)
-    blocks = blocks if isinstance(blocks, str) and blocks else BLOCKS.get(mode, NOT_BLOCKING)
+    what = rel.qname if rel else (table or (getattr(eff, "target", None) or "the table"))
+    d = {"table": what, "lock": lock_name(mode) if mode in LOCK_ORDER else lock,
+         "rewrites": rewrites, "scans": scans, "reason": getattr(eff, "reason", None) or None}
+    blocks = BLOCKS.get(mode, NOT_BLOCKING)
     if rel is not None and rel.size is not None:
         d["size_bytes"], d["total_bytes"] = rel.size, rel.total
-        rows, _ = rel.estimate()
-        d["rows_estimate"] = rows
+        d["rows_estimate"], _ = rel.estimate()
         size = size_text(rel.total if rewrites else rel.size)
+    elif table and (table in created or rel is None):
+        d["new_table"] = True
+        d["estimate"] = f"{what}: a table this plan creates, nobody else sees it before COMMIT"
+        return d
     else:
-        size = "new table" if (table in created or rel is None) else "size unknown"
+        size = "size unknown"
     verb = "rewrites" if rewrites else "scans" if scans else "locks"
-    tail = "while it runs" if (rewrites or scans) else "briefly (catalog change only), but it queues behind running queries"
-    d["estimate"] = f"{verb} {d['table']}, {size}, under {d['lock']}: {blocks} {tail}"
+    tail = ("while it runs" if (rewrites or scans)
+            else "briefly (no scan), but it waits behind running queries" if mode in BLOCKS and mode != "ShareUpdateExclusiveLock"
+            else "")
+    d["estimate"] = f"{verb} {what}, {size}, under {d['lock']}: {blocks} {tail}".rstrip()
     return d

@@ -46,6 +46,10 @@ def run_text(res: RunResult) -> str:
             lines.append("predicted impact:")
             for entry in impact:
                 lines.append(f"  {entry.get('version')}: {entry.get('summary')}")
+                for stmt in entry.get("statements", ()):
+                    if any(not e.get("new_table") for e in stmt.get("effects", ())) or \
+                            stmt.get("estimate", "").startswith("not analysed"):
+                        lines.append(f"    line {stmt['line']}: {stmt['estimate']}")
         return "\n".join(lines)
     if not res.results and "error" in res.extra:
         return ""
