@@ -88,9 +88,9 @@ def pytest_configure(config: pytest.Config) -> None:
     settings(config)  # a wrong ini value is a usage error now, not one per test later; reads no file
 
 
-def _fail(message: str) -> None:
-    """One readable line in the report instead of a traceback through the plugin."""
-    pytest.fail(f"dbtool: {message}", pytrace=False)
+def _failure(message: str) -> BaseException:
+    """One readable line in the report instead of a traceback through the plugin: ``raise _failure(...) from None``."""
+    return pytest.fail.Exception(f"dbtool: {message}", pytrace=False)
 
 
 def load_config(pytestconfig: pytest.Config) -> Config:
@@ -101,7 +101,7 @@ def load_config(pytestconfig: pytest.Config) -> Config:
     try:
         return _config.load(s.config_path, cwd=pytestconfig.rootpath)
     except DbtoolError as err:
-        _fail(str(err))
+        raise _failure(str(err)) from None
 
 
 # ---------------------------------------------------------------- the server
@@ -129,14 +129,14 @@ def choose_server(request: pytest.FixtureRequest, cfg: Config) -> Server:
     if mode == "url":
         url = os.environ.get(TEST_URL_VAR)
         if not url:
-            _fail(f"--dbtool-server url needs {TEST_URL_VAR}, the libpq URL of a server where tests may create databases")
+            raise _failure(f"--dbtool-server url needs {TEST_URL_VAR}, the libpq URL of a server where tests may create databases")
         server = Server(url, TEST_URL_VAR)
         hint = f"start that server, or unset {TEST_URL_VAR} to use the server of the project's environment"
     elif mode == "env":
         try:
             server = _env_server(cfg, settings(request.config).env_name)
         except DbtoolError as err:
-            _fail(str(err))
+            raise _failure(str(err)) from None
         hint = (f"start it, set {TEST_URL_VAR}, pick another environment with --dbtool-env, "
                 "or pass --dbtool-server postgresql-proc")
     else:
@@ -144,19 +144,19 @@ def choose_server(request: pytest.FixtureRequest, cfg: Config) -> Server:
         try:
             import pytest_postgresql  # noqa: F401
         except ImportError:
-            _fail(f"--dbtool-server {mode} needs pytest-postgresql: pip install pytest-postgresql")
+            raise _failure(f"--dbtool-server {mode} needs pytest-postgresql: pip install pytest-postgresql") from None
         try:
             executor = request.getfixturevalue(fixture)
         except Exception as exc:  # noqa: BLE001 - pytest-postgresql raises many kinds; all mean "no server"
-            _fail(f"--dbtool-server {mode}: pytest-postgresql's {fixture} fixture gave no server: "
-                  f"{type(exc).__name__}: {_first_line(exc)}")
+            raise _failure(f"--dbtool-server {mode}: pytest-postgresql's {fixture} fixture gave no server: "
+                           f"{type(exc).__name__}: {_first_line(exc)}") from None
         maintenance = getattr(executor, "maintenance_dbname", None) or "postgres"
         server = Server(_executor_url(executor, maintenance), f"pytest-postgresql {fixture}")
         hint = "check pytest-postgresql's postgresql_* options"
     try:
         server.admin
     except DbtoolError as err:
-        _fail(f"no test server: {err} (chosen by {server.label}); {hint}")
+        raise _failure(f"no test server: {err}; {hint}") from None
     return server
 
 
@@ -206,7 +206,7 @@ def dbtool_template(dbtool_server: Server, dbtool_config: Config) -> Iterator[st
     try:
         name = migrate_template(dbtool_server, dbtool_config)
     except DbtoolError as err:
-        _fail(f"migrating the template database failed: {err}")
+        raise _failure(f"migrating the template database failed: {err}") from None
     yield name
     dbtool_server.drop(name)
 
@@ -219,7 +219,7 @@ def dbtool_url(dbtool_server: Server, dbtool_template: str) -> Iterator[str]:
     try:
         name = dbtool_server.create(template=dbtool_template)
     except DbtoolError as err:
-        _fail(str(err))
+        raise _failure(str(err)) from None
     try:
         yield dbtool_server.url(name)
     finally:
