@@ -301,6 +301,112 @@ def _validate_progress():
     return progress
 
 
+def _staging_progress(fmt: str):
+    from dbtool import progressbar
+
+    return progressbar.bars(progress_printer(fmt), enabled=_tty())
+
+
+def _clone_options(cfg, data, sample_rows, owners, no_grants, create_roles):
+    from dbtool import clone
+
+    return clone.Options.from_config(cfg, data=data, sample_rows=sample_rows, owners=owners,
+                                     grants=False if no_grants else None, create_roles=True if create_roles else None)
+
+
+_data_option = click.option("--data", type=click.Choice(["none", "sample"]), default=None,
+                            help="Rows to copy besides the schema and the log: none (default) or sample.")
+_sample_option = click.option("--sample-rows", type=click.IntRange(min=1), default=None, metavar="N",
+                              help="With --data sample: at most N rows per table (default 100).")
+
+
+@cli.command("clone")
+@click.option("--from", "source", required=True, metavar="ENV", help="Environment to copy; only ever read.")
+@click.option("--to", "target", required=True, metavar="ENV", help="Environment to copy into; never a protected one.")
+@_data_option
+@_sample_option
+@click.option("--owners", type=click.Choice(["keep", "drop"]), default=None,
+              help="keep the source's owners where the roles exist (default), or drop them all.")
+@click.option("--no-grants", is_flag=True, help="Leave out GRANTs and default privileges.")
+@click.option("--create-roles", is_flag=True, help="Create the roles the target server lacks (NOLOGIN).")
+@click.option("--yes", "-y", is_flag=True, help="Empty a target that holds objects without asking.")
+@common(env=False)
+def clone_cmd(cfg, fmt, source, target, data, sample_rows, owners, no_grants, create_roles, yes):
+    """Copy an environment's schema and migration_log into another, then check they are equal.
+
+    Example: dbtool clone --from production --to staging --yes
+    """
+    from dbtool import clone
+
+    opts = _clone_options(cfg, data, sample_rows, owners, no_grants, create_roles)
+    with _staging_progress(fmt) as progress:
+        res = clone.clone(cfg, source, target, options=opts, yes=yes, confirm=_confirm(), progress=progress)
+    emit(fmt, res.as_json(), clone.describe(res))
+    return 0 if res.ok else 1
+
+
+@cli.command()
+@click.option("--from", "source", required=True, metavar="ENV", help="Environment whose pending migrations to rehearse.")
+@click.option("--scratch", "scratch_env", default=None, metavar="ENV",
+              help="Use a fresh database on this (unprotected) environment's server instead of the embedded one.")
+@click.option("--scratch-url", default=None, metavar="URL", help="Use a fresh database on this server instead.")
+@click.option("--to", "to", default=None, metavar="VERSION", help="Stop after this version.")
+@_data_option
+@_sample_option
+@click.option("--no-checks", is_flag=True, help="Skip integrity and performance checks.")
+@click.option("--no-roundtrip", is_flag=True, help="Skip the round trip (up, down, up) of the pending migrations.")
+@click.option("--strict", is_flag=True, help="A slower workload query is an error, not a warning.")
+@common(env=False)
+def rehearse(cfg, fmt, source, scratch_env, scratch_url, to, data, sample_rows, no_checks, no_roundtrip, strict):
+    """Clone an environment into a scratch database, run its pending migrations there, report, discard.
+
+    Example: dbtool rehearse --from production
+    """
+    from dbtool import rehearse as rehearse_mod
+
+    opts = _clone_options(cfg, data, sample_rows, None, False, False)
+    with _staging_progress(fmt) as progress:
+        res = rehearse_mod.rehearse(cfg, source, scratch_env=scratch_env, scratch_url=scratch_url, to=to, options=opts,
+                                    checks=not no_checks, strict=strict, roundtrip=not no_roundtrip, progress=progress)
+    emit(fmt, res.as_json(), rehearse_mod.describe(res))
+    return 0 if res.ok else 1
+
+
+@cli.command()
+@common()
+def backup(env, cfg, fmt):
+    """Write a pg_dump archive (custom format, mode 0600) and its manifest into backup_dir.
+
+    Example: dbtool backup --env production
+    """
+    from dbtool import backup as backup_mod
+
+    with _staging_progress(fmt) as progress:
+        res = backup_mod.backup(cfg, env, progress=progress)
+    emit(fmt, res.as_json(), backup_mod.describe_backup(res))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--owners", type=click.Choice(["keep", "drop"]), default="keep", show_default=True,
+              help="keep the archive's owners where the roles exist, or drop them all.")
+@click.option("--no-grants", is_flag=True, help="Leave out GRANTs and default privileges.")
+@click.option("--yes", "-y", is_flag=True, help="Replace a protected or non-empty environment's contents without asking.")
+@common()
+def restore(file, env, cfg, fmt, owners, no_grants, yes):
+    """Load a backup into an environment (emptied first, after confirmation) and check its schema.
+
+    Example: dbtool restore .dbtool/backups/production-app-20250101T000000Z-2025.01.003.dump --env staging
+    """
+    from dbtool import backup as backup_mod
+
+    with _staging_progress(fmt) as progress:
+        res = backup_mod.restore(cfg, file, env, yes=yes, confirm=_confirm(), progress=progress, owners=owners,
+                                 grants=not no_grants)
+    emit(fmt, res.as_json(), backup_mod.describe_restore(res))
+    return 0 if res.ok else 1
+
+
 @cli.group()
 def embedded():
     """The private PostgreSQL server behind url = "embedded"."""

@@ -166,6 +166,7 @@ def copy(config: Config, source: Target, target: Target, *, options: Options, ye
             if res.server_versions["target"] < res.server_versions["source"]:
                 res.notes.append(f"the target runs PostgreSQL {res.server_versions['target']}, older than the source's "
                                  f"{res.server_versions['source']}: objects that need the newer server will fail to load")
+            _require_extensions(src, dst, target)
             _make_room(dst, target, yes, confirm, res, progress)
             policy = _role_policy(src, dst, options, res)
         tables = src.table_count()
@@ -323,6 +324,16 @@ def _stats_table(log_table: str) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------- the target
+
+def _require_extensions(src: SourceReader, dst: psycopg.Connection, target: Target) -> None:
+    """Every extension the source uses must be installable on the target's server, checked before anything changes."""
+    used = [r[0] for r in src.conn.execute("SELECT extname FROM pg_catalog.pg_extension ORDER BY 1")]
+    offered = {r[0] for r in dst.execute("SELECT name FROM pg_catalog.pg_available_extensions")}
+    missing = [e for e in used if e not in offered]
+    if missing:
+        raise ConfigError(f"the source uses extension(s) {', '.join(missing)}, which the server of {target.env.name} "
+                          f"({target.display}) does not offer; install them there first", missing_extensions=missing)
+
 
 def _make_room(dst: psycopg.Connection, target: Target, yes: bool, confirm: Confirm | None, res: CloneResult,
                progress: Progress) -> None:

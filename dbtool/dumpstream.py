@@ -265,7 +265,8 @@ class Psql:
     def __init__(self, tool: pgtools.Tool, url: str, *, label: str, options: str = ""):
         self.label = label
         dbname, env = pgtools.libpq_args(url, options=options)
-        self.args = [str(tool.path), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=default", f"--dbname={dbname}"]
+        self.args = [str(tool.path), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=default", "-f", "-",
+                     f"--dbname={dbname}"]
         self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      env=env)
         self._err = Drain(self.proc.stderr)
