@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import os
 import shutil
 import uuid
@@ -88,6 +89,7 @@ def _embedded() -> str:
     return embedded.ensure(folder)
 
 
+@functools.cache
 def docker_unavailable() -> str | None:
     """Why testcontainers cannot run here, or None when Docker answers."""
     try:
