@@ -64,11 +64,13 @@ def main() -> None:
     per_test = [sum(d.values()) * 1000 for d in durations.values()]
     first, rest = per_test[0], per_test[1:]
     rest_sorted = sorted(rest)
+    phase = {when: statistics.median(d[when] * 1000 for d in list(durations.values())[1:]) for when in ("setup", "call", "teardown")}
     print(f"machine: {machine()}")
     print(f"dbtool_db on the example project, {args.n} tests (setup + call + teardown of each)")
     print(f"  first test (template migrated once for the session): {first:7.1f} ms")
     print(f"  other tests: median {statistics.median(rest):6.1f} ms, "
           f"p90 {rest_sorted[int(len(rest) * 0.9) - 1]:6.1f} ms, min {rest_sorted[0]:6.1f} ms, max {rest_sorted[-1]:6.1f} ms")
+    print("  medians by phase: " + ", ".join(f"{k} {v:5.1f} ms" for k, v in phase.items()))
 
 
 if __name__ == "__main__":
