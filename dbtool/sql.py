@@ -96,7 +96,9 @@ def parse(text: str, path: Path | str | None = None) -> Script:
     try:
         raw = _pg.parse_sql(text)
     except _pg.ParseError as exc:
-        message, offset = exc.args[0], exc.args[1] if len(exc.args) > 1 else 0
+        message = exc.args[0]
+        # At end of input libpg_query may give no location at all.
+        offset = exc.args[1] if len(exc.args) > 1 and exc.args[1] is not None else len(text)
         # libpg_query reports the offset of the offending token; at end of input it
         # points one past the text.
         offset = min(max(offset, 0), max(len(text) - 1, 0))
