@@ -225,12 +225,13 @@ class Adapter:
             ok, self._session_ok = self._session_ok, True
             return line if ok else None
         if (m := SESSION_RE.match(line)) is not None:
-            role = self.policy.map(unquote(m.group("role")))
+            source_role = unquote(m.group("role"))
+            role = self.policy.map(source_role)
             self._session_ok = self.policy.superuser and self.policy.has(role)
             if not self._session_ok:
                 self.adj.grants_skipped[role] += 1
                 return None
-            return b"SET SESSION AUTHORIZATION " + quote(role) + b";\n"
+            return line if role == source_role else b"SET SESSION AUTHORIZATION " + quote(role) + b";\n"
         if not self._session_ok and line.strip():
             return None
         prefix, rest, changed = b"", line, False
@@ -254,7 +255,8 @@ class Adapter:
             return None
         if role == source_role and not changed:
             return line
-        return prefix + g.group("head") + quote(role) + g.group("tail") + b"\n"
+        who = g.group("role") if role == source_role else quote(role)
+        return prefix + g.group("head") + who + g.group("tail") + b"\n"
 
 
 # ---------------------------------------------------------------- psql

@@ -17,11 +17,11 @@ def _noop(*_a, **_k) -> None:
 
 
 class Bars:
-    def __init__(self, fallback: Callable[..., None]):
+    def __init__(self, fallback: Callable[..., None], console=None):
         from rich.console import Console
 
         self.fallback = fallback
-        self.console = Console(stderr=True)
+        self.console = console or Console(stderr=True)
         self.progress = None
         self.tasks: dict[str, int] = {}
 

@@ -93,6 +93,7 @@ def test_non_empty_target_is_emptied_only_with_yes(production, make_db, tmp_path
     # a second clone over the first (the everyday refresh of staging) needs --yes and gives the same result
     r = dbtool("clone", "--from", "production", "--to", "staging", "--yes", "--format", "json", cwd=root)
     assert r.code == 0, r.err
+    assert r.err == ""  # no terminal, no progress
     out = json.loads(r.out)
     assert out["ok"] and out["schema_equal"] and out["emptied"]["tables"] >= 300
     assert out["log_rows"] == len(APPLIED) and out["stats_table"] == "dbtool_source_stats"
