@@ -428,15 +428,15 @@ def validate(config: Config, *, static: bool = False, scratch_url: str | None = 
     if target_version is None and env_name is not None:
         target_version = _env_target_version(config, env_name)
     static_result = lint.lint(project, config, target_version=target_version)
-    res = validation.ValidateResult(findings=list(static_result.findings), migrations=len(project.migrations),
-                                    static_only=static)
+    res = validation.ValidateResult(static_result, migrations=len(project.migrations), static_only=static)
+    res.add(static_result.findings)
     if static:
         return res
     with scratch_mod.database(config, scratch_url=scratch_url, scratch=scratch) as s:
         res.scratch = s.label
         progress("roundtrip_scratch", label=s.label)
         res.roundtrip = roundtrip.roundtrip(project, config, s.url, progress=progress, versions=versions)
-    res.findings.extend(res.roundtrip.findings)
+    res.add(res.roundtrip.findings)
     return res
 
 

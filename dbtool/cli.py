@@ -278,11 +278,8 @@ def validate(env, cfg, fmt, static, scratch_url, scratch_spec, target_version):
 
     res = api.validate(cfg, static=static, scratch_url=scratch_url, scratch=scratch_spec, target_version=target_version,
                        env_name=env, progress=_validate_progress())
-    if fmt == "github":
-        click.echo(validation.github(res))
-    else:
-        emit(fmt, res.as_json(), validation.text(res, color=sys.stdout.isatty()))
-    return 0 if res.ok else 1
+    click.echo(validation.render(res, fmt, color=fmt == "text" and sys.stdout.isatty()))
+    return res.exit_code
 
 
 def _validate_progress():

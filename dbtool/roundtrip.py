@@ -32,32 +32,24 @@ from dbtool.config import Config
 from dbtool.errors import DbtoolError, MigrationError
 from dbtool.files import Migration, Project, SqlFile
 from dbtool.history import History
+from dbtool.rules import Finding
 from dbtool.runner import Runner, Step
 
 Progress = Callable[..., None]
 
 
-@dataclass(frozen=True)
-class Finding:  # PROVISIONAL until lint's Finding lands
-    rule: str
-    severity: str
-    file: str
-    line: int
-    column: int
-    version: str | None
-    message: str
-
-# rule id -> severity; README-roundtrip.md documents each.
+# rule id -> (severity, the safer way); README-roundtrip.md documents each.
 RULES = {
-    "roundtrip-up-failed": "error",
-    "roundtrip-verify-failed": "error",
-    "roundtrip-down-failed": "error",
-    "roundtrip-down-differs": "error",
-    "roundtrip-reapply-failed": "error",
-    "roundtrip-reapply-differs": "error",
-    "roundtrip-destroys-data": "warning",
-    "roundtrip-seed-skipped": "info",
-    "roundtrip-stopped": "info",
+    "roundtrip-up-failed": ("error", "fix the up-script at that line; it must apply to the schema the earlier migrations build"),
+    "roundtrip-verify-failed": ("error", "the migration did not do what its verify script expects: fix the up-script or the check"),
+    "roundtrip-down-failed": ("error", "fix the down-script at that line; it runs on the schema its up-script left"),
+    "roundtrip-down-differs": ("error", "make the down-script undo exactly what the up-script did, no more and no less"),
+    "roundtrip-reapply-failed": ("error", "the rollback must remove everything the up-script creates, so that it can run again"),
+    "roundtrip-reapply-differs": ("error", "an up-script must give the same schema each time it runs on the same schema"),
+    "roundtrip-destroys-data": ("warning", "keep existing rows and values in the rollback: undo the change in place "
+                                           "instead of dropping and recreating, or copy the data aside first"),
+    "roundtrip-seed-skipped": ("info", ""),
+    "roundtrip-stopped": ("info", "fix the finding that stopped it; later versions are tested in the next run"),
 }
 
 
@@ -98,8 +90,10 @@ class RoundTripResult:
                 "duration_ms": round(self.duration_ms, 1), "timings": [t.as_json() for t in self.timings]}
 
 
-def finding(rule: str, file: str, message: str, *, line: int = 1, column: int = 0, version: str | None = None) -> Finding:
-    return Finding(rule=rule, severity=RULES[rule], file=file, line=line, column=column, version=version, message=message)
+def finding(rule: str, file: str, message: str, *, line: int = 1, column: int = 1, version: str | None = None) -> Finding:
+    severity, help_ = RULES[rule]
+    return Finding(rule=rule, severity=severity, file=file, line=line, column=column, version=version, message=message,
+                   help=help_)
 
 
 class _Stop(Exception):
@@ -300,7 +294,7 @@ def _down_differs(m: Migration, d: snapshot.Difference) -> Finding:
     if d.change == "extra":
         made = _line_mentioning(m.up, _leaf(d))
         if made:
-            message += f" (created by {m.up.rel}:{made}); drop it in the rollback"
+            message += f" (created by {m.up.rel}:{made})"
     elif d.change == "missing" and line is None:
         gone = _line_mentioning(m.up, _leaf(d))
         if gone:
