@@ -2,7 +2,7 @@
 
 from pglast import ast
 
-from dbtool import locks
+from dbtool import ddl, locks
 from dbtool.rules.base import Example, Report, Rule
 
 
@@ -43,7 +43,12 @@ class WorkAfterExclusiveLock(Rule):
         first = held.get(tx)
         if first is not None and first is not False:
             why = _is_work(stmt, ctx)
-            if why:
+            s0, e0 = first
+            # Work that itself takes as strong a lock on the same table blocks the same traffic anyway, and its own
+            # rule reports it.
+            own = [e for e in ctx.existing_effects(stmt) if ddl.norm(e.table) == ddl.norm(e0.table)
+                   and locks.at_least(e.lock, e0.lock)]
+            if why and not own:
                 held[tx] = False  # once per transaction
                 s0, e = first
                 yield Report(f"{why} runs in the transaction that took an {e.lock} lock on {e.target} at line {s0.line}; "
