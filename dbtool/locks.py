@@ -161,7 +161,7 @@ _TRIGGER_SUBCOMMANDS = {
 }
 _REWRITE_SUBCOMMANDS = {
     AT.AT_SetTableSpace: "SET TABLESPACE", AT.AT_SetLogged: "SET LOGGED", AT.AT_SetUnLogged: "SET UNLOGGED",
-    AT.AT_SetAccessMethod: "SET ACCESS METHOD",
+    AT.AT_SetAccessMethod: "SET ACCESS METHOD", AT.AT_SetExpression: "SET EXPRESSION (of a stored generated column)",
 }
 # Storage parameters that only need SHARE UPDATE EXCLUSIVE (reloptions.c); any other takes ACCESS EXCLUSIVE.
 _SUE_RELOPTIONS = {"fillfactor", "toast_tuple_target", "parallel_workers", "vacuum_index_cleanup", "vacuum_truncate",
@@ -244,6 +244,8 @@ def _alter_table(node: ast.AlterTableStmt, ctx: LockContext) -> Analysis:
     items: list[Effect] = []
     unknown: list[str] = []
     kind = node.objtype
+    if kind == OT.OBJECT_TYPE:
+        return Analysis()  # ALTER TYPE ... ADD/DROP/ALTER ATTRIBUTE of a composite type: no table
     for cmd in node.cmds or ():
         st = cmd.subtype
         d = cmd.def_

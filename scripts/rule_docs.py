@@ -61,7 +61,7 @@ VERSIONS = {
         "(ACCESS EXCLUSIVE before). dbtool accepts any validated CHECK on the attached table that earlier "
         "migrations added; it does not prove that the CHECK implies the bound.",
     "vacuum-full-or-cluster": "All versions. PostgreSQL 19 is expected to add REPACK (CONCURRENTLY).",
-    "rewriting-alter-table": "SET ACCESS METHOD exists from 15.",
+    "rewriting-alter-table": "SET ACCESS METHOD exists from 15, ALTER COLUMN ... SET EXPRESSION from 17.",
     "refresh-matview-blocking": "All versions.",
     "explicit-lock-table": "All versions.",
     "truncate-table": "All versions.",

@@ -12,7 +12,7 @@ _RANGE_OPS = {"<", "<=", ">", ">="}
 def bounded(where) -> bool:
     """True when the WHERE clause limits the rows to a batch: a key range, a LIMIT sub-select, a key equality."""
     for n in ddl.walk(where):
-        if isinstance(n, ast.SelectStmt) and n.limitCount is not None:
+        if isinstance(n, ast.SelectStmt) and n.limitCount is not None or isinstance(n, ast.CurrentOfExpr):
             return True
         if isinstance(n, ast.A_Expr):
             op = n.name[-1].sval if n.name else ""
@@ -60,7 +60,8 @@ class UnbatchedBackfill(Rule):
             sel = n.selectStmt
             if not (isinstance(sel, ast.SelectStmt) and sel.fromClause) or sel.limitCount is not None:
                 return
-            sources = [ddl.rel_name(r) for r in sel.fromClause if isinstance(r, ast.RangeVar)]
+            ctes = {c.ctename for w in (n.withClause, sel.withClause) if w is not None for c in w.ctes or ()}
+            sources = [ddl.rel_name(r) for r in sel.fromClause if isinstance(r, ast.RangeVar) and r.relname not in ctes]
             if not sources or all(ctx.is_new(s) for s in sources) or (sel.whereClause is not None and bounded(sel.whereClause)):
                 return
             yield Report(f"INSERT INTO {table} ... SELECT FROM {', '.join(sources)} copies every matching row in one "
