@@ -75,7 +75,7 @@ def backup(config: Config, env_name: str | None = None, *, progress: Progress = 
         name = _file_name(target.env.name, facts["dbname"], stamp, facts["applied_version"])
         path = folder / f"{name}.dump"
         progress("task", key="backup", description=f"backup of {target.env.name}", total=facts["tables"] or None)
-        sha, size = _dump(tools.pg_dump, target.url, snapshot_id, path, progress)
+        sha, size = _dump(tools.pg_dump, target.url, snapshot_id, path, progress, int(config.advisory_wait_s * 1000))
         progress("done", key="backup")
         schema = snapshot.take(conn, log_table=str(config.settings["log_table"]))
     finally:
@@ -148,10 +148,12 @@ def _write_private(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def _dump(tool: pgtools.Tool, url: str, snapshot_id: str, path: Path, progress: Progress) -> tuple[str, int]:
+def _dump(tool: pgtools.Tool, url: str, snapshot_id: str, path: Path, progress: Progress,
+          lock_wait_ms: int) -> tuple[str, int]:
     """pg_dump -Fc into ``path`` (created 0600, never readable by others even for a moment); (sha256, size)."""
     dbname, env = pgtools.libpq_args(url, read_only=True)
-    args = [str(tool.path), "--format=custom", "--verbose", f"--snapshot={snapshot_id}", f"--dbname={dbname}"]
+    args = [str(tool.path), "--format=custom", "--verbose", f"--snapshot={snapshot_id}",
+            f"--lock-wait-timeout={lock_wait_ms}", f"--dbname={dbname}"]
     done = {"tables": 0}
 
     def on_line(line: bytes) -> None:
@@ -177,7 +179,10 @@ def _dump(tool: pgtools.Tool, url: str, snapshot_id: str, path: Path, progress: 
             os.fsync(out.fileno())
         code = proc.wait()
         if code != 0:
-            raise TransferError(f"pg_dump failed; no backup was written: {pgtools.tail(_errors_only(err.text()))}")
+            text = err.text()
+            reason = (pgtools.dump_failure(text, lock_wait_ms) if pgtools.LOCK_QUERY_RE.search(text)
+                      else pgtools.tail(_errors_only(text)))
+            raise TransferError(f"pg_dump failed; no backup was written: {reason}")
         ok = True
     finally:
         if proc.poll() is None:

@@ -175,14 +175,18 @@ def copy(config: Config, source: Target, target: Target, *, options: Options, ye
         # The source's own reading (catalog snapshot, log, sizes) overlaps pg_dump and psql.
         reading = pool.submit(src.read_all, log_table, options.data == "sample")
         counter = _TableCounter(progress, tables)
+        dumper = _Dumper(tools, source, src.snapshot_id, options, int(config.advisory_wait_s * 1000))
         if options.data == "none":
             with clock("schema"):
-                _dump_and_load(tools, source, target, src.snapshot_id, options, policy, res, counter)
+                dumper.dump_and_load(target, policy, res, counter)
         else:
             with clock("schema"), tempfile.TemporaryFile() as post:
-                post_dump = _start_dump(tools, source, src.snapshot_id, options, section="post-data", stdout=post)
-                _dump_and_load(tools, source, target, src.snapshot_id, options, policy, res, counter, section="pre-data")
-                _wait_dump(post_dump)
+                post_dump = dumper.start("post-data", stdout=post)
+                try:
+                    dumper.dump_and_load(target, policy, res, counter, section="pre-data")
+                    dumper.wait(post_dump)
+                finally:
+                    dumper.stop(post_dump)
                 with clock("sample"):
                     progress("message", text=f"copying up to {options.sample_rows} rows per table")
                     res.sample = sample.copy(source.url, src.snapshot_id, dst, options.sample_rows,
@@ -191,7 +195,10 @@ def copy(config: Config, source: Target, target: Target, *, options: Options, ye
                 _load(tools, target, iter(post.readline, b""), policy, res, counter)
         progress("done", key="clone")
         with clock("source reading (overlapped)"):
-            facts = reading.result()
+            try:
+                facts = reading.result()
+            except psycopg.Error as exc:
+                raise TransferError(f"reading {source.env.name} failed: {exc.diag.message_primary or exc}") from None
         with clock("log and stats"):
             res.log_rows = targetdb.copy_log(dst, log_table, facts.log_copy, facts.log_columns)
             res.stats_rows = targetdb.write_stats(dst, _stats_table(log_table), facts.stats, source.env.name,
@@ -269,6 +276,8 @@ class SourceReader:
         self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self.conn.read_only = True
         try:
+            # Reading sizes opens each table: behind a migration's exclusive lock, fail as pg_dump does, not hang.
+            self.conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(config.advisory_wait_s * 1000)}ms")))
             self.snapshot_id = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         except psycopg.Error as exc:
             self.conn.close()
@@ -393,46 +402,52 @@ class _TableCounter:
             self.progress("advance", key="clone", completed=min(self.done, self.total))
 
 
-def _dump_args(tools: pgtools.Toolset, source: Target, snapshot_id: str, options: Options,
-               section: str | None) -> tuple[list[str], dict]:
-    dbname, env = pgtools.libpq_args(source.url, read_only=True)
-    args = [str(tools.pg_dump.path), "--schema-only", "--encoding=UTF8", f"--snapshot={snapshot_id}",
-            # A staging copy must never start consuming the production publisher's changes.
-            "--no-subscriptions"]
-    if section:
-        args[1:2] = [f"--section={section}"]
-    if options.owners == "drop":
-        args.append("--no-owner")
-    if not options.grants:
-        args.append("--no-acl")
-    return args + [f"--dbname={dbname}"], env
+@dataclass
+class _Dumper:
+    """pg_dump --schema-only of the source, in the source's exported snapshot."""
 
+    tools: pgtools.Toolset
+    source: Target
+    snapshot_id: str
+    options: Options
+    lock_wait_ms: int
 
-def _start_dump(tools, source, snapshot_id, options, *, section=None, stdout=subprocess.PIPE):
-    args, env = _dump_args(tools, source, snapshot_id, options, section)
-    proc = subprocess.Popen(args, stdout=stdout, stderr=subprocess.PIPE, env=env)
-    proc.drain = dumpstream.Drain(proc.stderr)
-    proc.shown = pgtools.shown(args)
-    return proc
+    def start(self, section: str | None = None, stdout=subprocess.PIPE) -> subprocess.Popen:
+        dbname, env = pgtools.libpq_args(self.source.url, read_only=True)
+        args = [str(self.tools.pg_dump.path), f"--section={section}" if section else "--schema-only", "--encoding=UTF8",
+                f"--snapshot={self.snapshot_id}",
+                # A running migration holding a table lock makes pg_dump fail clearly rather than wait for ever.
+                f"--lock-wait-timeout={self.lock_wait_ms}",
+                # A staging copy must never start consuming the production publisher's changes.
+                "--no-subscriptions"]
+        if self.options.owners == "drop":
+            args.append("--no-owner")
+        if not self.options.grants:
+            args.append("--no-acl")
+        proc = subprocess.Popen(args + [f"--dbname={dbname}"], stdout=stdout, stderr=subprocess.PIPE, env=env)
+        proc.drain = dumpstream.Drain(proc.stderr)
+        return proc
 
+    def wait(self, proc: subprocess.Popen) -> None:
+        code = proc.wait()
+        err = proc.drain.text()
+        if code != 0:
+            raise TransferError(f"pg_dump failed reading the source: {pgtools.dump_failure(err, self.lock_wait_ms)}")
 
-def _wait_dump(proc) -> None:
-    code = proc.wait()
-    err = proc.drain.text()
-    if code != 0:
-        raise TransferError(f"pg_dump failed reading the source: {pgtools.tail(err)}")
+    @staticmethod
+    def stop(proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
-
-def _dump_and_load(tools, source, target, snapshot_id, options, policy, res, counter, section=None) -> None:
-    dump = _start_dump(tools, source, snapshot_id, options, section=section)
-    try:
-        _load(tools, target, dump.stdout, policy, res, counter)
-    except BaseException:
-        if dump.poll() is None:
-            dump.kill()
-        dump.wait()
-        raise
-    _wait_dump(dump)
+    def dump_and_load(self, target: Target, policy, res: CloneResult, counter, section: str | None = None) -> None:
+        dump = self.start(section)
+        try:
+            _load(self.tools, target, dump.stdout, policy, res, counter)
+        except BaseException:
+            self.stop(dump)
+            raise
+        self.wait(dump)
 
 
 def _load(tools, target: Target, lines, policy, res: CloneResult, counter) -> None:

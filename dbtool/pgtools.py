@@ -209,3 +209,16 @@ def tail(text: str, lines: int = 3) -> str:
     """The last meaningful lines of a program's stderr, as one line."""
     kept = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return " / ".join(kept[-lines:]) or "no message"
+
+
+LOCK_QUERY_RE = re.compile(r"Query was: LOCK TABLE (?P<table>\S+) IN ACCESS SHARE MODE")
+
+
+def dump_failure(stderr: str, lock_wait_ms: int) -> str:
+    """pg_dump's failure as one sentence; a lock it could not get within ``lock_wait_ms`` said plainly."""
+    m = LOCK_QUERY_RE.search(stderr)
+    if m and "timeout" in stderr:
+        return (f"pg_dump could not lock table {m.group('table')} within {lock_wait_ms / 1000:g}s (setting "
+                "dbtool.advisory_lock_wait): another session holds a conflicting lock, a migration in progress perhaps; "
+                "try again when it is done")
+    return tail(stderr)

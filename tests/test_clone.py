@@ -10,8 +10,8 @@ import pytest
 from cli_util import dbtool
 from staging_fixture import APPLIED, PENDING, production, project, rows, write_counters  # noqa: F401
 
-from dbtool import api, clone, config, snapshot
-from dbtool.errors import Aborted, ConfigError
+from dbtool import api, clone, config, snapshot, targetdb
+from dbtool.errors import Aborted, ConfigError, TransferError
 
 
 def snap(url):
@@ -155,3 +155,15 @@ def test_clone_into_itself_and_unknown_options_are_usage_errors(production, tmp_
     cfg = config.load(project(tmp_path / "p2", {"a": {"url": production.url}}, extra="[clone]\nowners = \"someone\"") / "dbtool.toml")
     with pytest.raises(ConfigError, match=r"\[clone\] owners = 'someone'"):
         clone.Options.from_config(cfg)
+
+
+def test_a_locked_source_table_fails_the_clone_clearly_instead_of_hanging(production, make_db, tmp_path):
+    staging = make_db("dbtool_staging")
+    cfg = config.load(project(tmp_path, envs(production.url, staging), extra='advisory_lock_wait = "1s"') / "dbtool.toml")
+    with psycopg.connect(production.url) as holder:  # a migration in progress on production
+        holder.execute("LOCK TABLE app.projects IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(TransferError, match=r"^pg_dump failed reading the source: pg_dump could not lock table app.projects within 1s \(setting dbtool.advisory_lock_wait\)"):
+            clone.clone(cfg, "production", "staging")
+        holder.rollback()
+    with psycopg.connect(staging, autocommit=True) as c:
+        assert targetdb.inventory(c) == {}  # nothing half loaded
