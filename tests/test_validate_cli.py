@@ -46,13 +46,13 @@ def with_password(url: str, password: str) -> str:
 
 def test_clean_project_exits_0(project_factory, pg_admin_url):
     root = project_factory(CLEAN, url=pg_admin_url)
-    before = scratch_dbs(pg_admin_url)
     r = dbtool("validate", "--scratch-url", pg_admin_url, cwd=root)
     assert r.code == 0, r.out + r.err
     last = r.out.strip().splitlines()
     assert last[-2].startswith("no error, 0 warning(s)")
     assert last[-1].startswith("round trip: passed for 2 migration(s) on postgres@")
-    assert scratch_dbs(pg_admin_url) == before
+    used = last[-1].split("database ")[1].split()[0]
+    assert used.startswith("dbtool_scratch_") and used not in scratch_dbs(pg_admin_url)
 
 
 def test_broken_pairs_exit_1_text_grouped_per_file(project_factory, pg_admin_url):
@@ -171,19 +171,21 @@ def test_ctrl_c_drops_the_scratch_database(project_factory, pg_admin_url):
         **CLEAN,
         "2025.01.003__slow": ("SELECT pg_sleep(60);\n", "SELECT 1;\n"),
     }, url=pg_admin_url)
-    before = scratch_dbs(pg_admin_url)
+    used = None
     proc = subprocess.Popen([sys.executable, "-m", "dbtool", "validate", "--scratch-url", pg_admin_url], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with psycopg.connect(pg_admin_url, autocommit=True) as c:
-                busy = c.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'"
-                                 " AND datname LIKE 'dbtool\\_scratch\\_%'").fetchone()[0]
-            if busy:
+                row = c.execute("SELECT datname FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'"
+                                " AND datname LIKE 'dbtool\\_scratch\\_%' AND pid <> pg_backend_pid()"
+                                " AND backend_start >= now() - interval '1 minute'").fetchone()
+            if row:
+                used = row[0]
                 break
             time.sleep(0.1)
-        assert busy, "the slow migration never started"
+        assert used, "the slow migration never started"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -191,7 +193,7 @@ def test_ctrl_c_drops_the_scratch_database(project_factory, pg_admin_url):
             proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
-    assert scratch_dbs(pg_admin_url) == before
+    assert used not in scratch_dbs(pg_admin_url)
 
 
 def test_terminal_less_run_prints_no_progress(project_factory, pg_admin_url):
