@@ -101,7 +101,9 @@ class RoundtripItem(pytest.Function):
 
 def _line(f) -> str:
     where = f"{f.file}:{f.line}" if f.line else f.file
-    return f"  {where}: {f.severity}: {f.message} [{f.rule}]"
+    text = f"  {where}: {f.severity}: {f.message} [{f.rule}]"
+    help_ = getattr(f, "help", "")
+    return f"{text}\n    {help_}" if help_ else text
 
 
 @dataclass
@@ -147,8 +149,9 @@ class RoundtripRun:
             # that fails while only applied): nothing after it can be reached.
             why = _stop_reason(result, stop)
             if stop in todo:
-                self._findings.setdefault(stop, []).append(
-                    roundtrip.Finding("roundtrip-untestable", "error", project.get(stop).up.rel, 0, 0, stop, why))
+                self._findings.setdefault(stop, []).append(roundtrip.Finding(
+                    rule="roundtrip-stopped", severity="error", file=project.get(stop).up.rel, line=0, column=0,
+                    version=stop, message=why))
             for v in rest:
                 self._unreachable[v] = f"not tested: the round trip cannot get past {stop} ({why})"
             return

@@ -323,3 +323,16 @@ def test_url_mode_without_test_url_says_so(pytester):
 
 
 del make_conninfo
+
+
+def test_roundtrip_without_a_rollback_fails_that_item_and_skips_what_cannot_be_reached(pytester, pg_admin_url):
+    missing = dict(ROUNDTRIP)
+    missing["2025.01.002__index_customer_names"] = (ROUNDTRIP["2025.01.002__index_customer_names"][0], None)
+    sample(pytester, pg_admin_url, missing)
+    result = run(pytester, "--dbtool-roundtrip", "-rfs")
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["round trip of 2025.01.002__index_customer_names failed:",
+                                 "*migrations/2025.01.002__index_customer_names.sql has no rollback*"])
+    result.stdout.fnmatch_lines(["FAILED dbtool::roundtrip?2025.01.002?*"])
+    result.stdout.fnmatch_lines(["SKIPPED*migrations/2025.01.003__create_orders.sql*"
+                                 "not tested: the round trip cannot get past 2025.01.002*"])
