@@ -31,6 +31,7 @@ class SeededRow:
     table: str                      # schema-qualified, quoted as quote_ident does
     values: dict[str, str | None]   # column -> the server's text of the value (None for NULL)
     rows_after_seed: int            # count(*) right after the insert
+    present: list[str] | None = None  # columns check() found holding their seeded value, for remove()
 
 
 @dataclass
@@ -360,6 +361,7 @@ def check(conn: psycopg.Connection, seeds: Seeds) -> list[Loss]:
             "SELECT pg_catalog.to_regclass(%s) IS NOT NULL, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a"
             " WHERE a.attrelid = pg_catalog.to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped)",
             [row.table, row.table]).fetchone()
+        row.present = list(present)
         if not exists:
             losses.append(Loss(row.table, None, "lost its rows (the table is gone)"))
             continue
@@ -379,6 +381,7 @@ def check(conn: psycopg.Connection, seeds: Seeds) -> list[Loss]:
         if whole:
             continue
         lost = [c for c, ok in zip(cols, each) if not ok]
+        row.present = [c for c in present if c not in lost]  # remove() recognises the row by what is left
         for c in lost:
             losses.append(Loss(row.table, c, f"lost values (the seeded {_show(row.values[c])} is not there any more)"))
         if not lost:
@@ -390,9 +393,11 @@ def remove(conn: psycopg.Connection, seeds: Seeds) -> None:
     """Delete the seeded rows where they can still be recognised, children before parents."""
     for row in reversed(seeds.rows):
         try:
-            present = conn.execute(
-                "SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass(%s)"
-                " AND a.attnum > 0 AND NOT a.attisdropped)", [row.table]).fetchone()[0]
+            present = row.present
+            if present is None:
+                present = conn.execute(
+                    "SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass(%s)"
+                    " AND a.attnum > 0 AND NOT a.attisdropped)", [row.table]).fetchone()[0]
             cols = [c for c in row.values if c in present]
             if not cols:
                 continue

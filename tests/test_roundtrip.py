@@ -427,3 +427,12 @@ def test_docker_scratch_round_trip(project_factory, pg_admin_url):
     with scratch.database(cfg, scratch="docker:postgres:13-alpine") as s:
         res = roundtrip.roundtrip(files.discover(root), cfg, s.url)
     assert res.findings == [] and res.tested == ["2025.01.001"]
+
+
+def test_seeded_rows_are_removed_even_after_a_column_lost_its_value(conn):
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY, note text, extra text)")
+    seeds = seed.plant(conn, [(None, "t")])
+    conn.execute("UPDATE t SET note = 'changed'")
+    assert [l.column for l in seed.check(conn, seeds)] == ["note"]
+    seed.remove(conn, seeds)
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
