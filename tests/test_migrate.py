@@ -252,7 +252,15 @@ def test_lock_timeout_is_retried(project_factory, db_url):
     holder.execute("LOCK TABLE hot IN ACCESS SHARE MODE")  # an open transaction, as a long report query would be
     p = subprocess.Popen([sys.executable, "-m", "dbtool", "migrate"], cwd=root, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)  # first attempt times out after 200 ms, then it backs off and retries
+    with psycopg.connect(db_url, autocommit=True) as watch:
+        for _ in range(400):
+            if watch.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                             " AND query LIKE 'ALTER TABLE hot%%'").fetchone()[0]:
+                break
+            time.sleep(0.025)
+        else:
+            pytest.fail("the migration never waited for the lock")
+    time.sleep(0.6)  # longer than lock_timeout: the first attempt has timed out and is retrying
     holder.rollback()
     holder.close()
     out, err = p.communicate(timeout=60)
