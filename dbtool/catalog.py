@@ -1,7 +1,7 @@
 """What the checks read from the system catalogs, in as few round trips as possible.
 
 ``snapshot`` runs once per migrate (every user table with its size, file node and constraints);
-``after_state`` runs once per migration, inside its transaction, and looks only at the relations the
+``CORE_SQL`` runs once per migration, inside its transaction, and looks only at the relations the
 migration's backend holds a lock on: nothing can change a table without locking it, so that set is the
 exact list of tables a migration touched, whatever statement, function or trigger did it.
 """
@@ -19,6 +19,9 @@ LOCK_ORDER = ["AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdat
               "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"]
 # Modes that mean the statement may have changed the relation's rows or definition.
 WRITE_MODES = set(LOCK_ORDER[2:])
+# Modes of the statements that can add constraints or indexes (FOREIGN KEY's SHARE ROW EXCLUSIVE on the
+# referenced table is left out: it changes nothing there).
+_DDL_MODES = {"ShareUpdateExclusiveLock", "ShareLock", "ExclusiveLock", "AccessExclusiveLock"}
 USER_NS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'"
 
 
@@ -157,7 +160,7 @@ SELECT l.relation::int8, l.mode, n.nspname, c.relname, c.relkind::text, c.relfil
 
 def locks_now(conn: psycopg.Connection) -> list[tuple]:
     """Relation locks this backend holds: (oid, mode, schema, name, relkind, relfilenode); one cheap query."""
-    return conn.execute(LOCKS_SQL).fetchall()
+    return conn.execute(LOCKS_SQL, prepare=True).fetchall()
 
 
 @dataclass
@@ -185,59 +188,78 @@ class Touched:
     sequences: list[dict] = field(default_factory=list)  # owned sequences: column, sequence, indexed
     table_oid: int | None = None  # for an index: its table
     foreign_keys: list["ForeignKey"] = field(default_factory=list)  # its own and those referencing it
+    details: bool = False  # constraints, invalid indexes and sequences were read
+
+    @property
+    def needs_details(self) -> bool:
+        """Could this migration have changed its constraints, indexes or sequence use?"""
+        return self.rel is not None and self.rel.kind in ("r", "p", "m") and (
+            self.inserted + self.updated + self.deleted > 0 or any(m in _DDL_MODES for m in self.modes))
 
     @property
     def written(self) -> bool:
         return any(m in WRITE_MODES for m in self.modes)
 
 
-AFTER_SQL = f"""
-SELECT l.oid, l.modes, n.nspname, c.relname, c.relkind::text, c.relfilenode::int8, c.reltuples, c.relpages,
+# The relations the migration's backend holds a lock on, with their statistics in this transaction.  Kept
+# simple on purpose: it is planned anew in every migration (DDL makes psycopg drop prepared statements).
+CORE_SQL = f"""
+SELECT l.oid::int8, l.modes, n.nspname, c.relname, c.relkind::text, c.relfilenode::int8, c.reltuples, c.relpages,
        CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) END,
        pg_stat_get_xact_tuples_inserted(l.oid), pg_stat_get_xact_tuples_deleted(l.oid),
        pg_stat_get_xact_tuples_updated(l.oid),
-       CASE WHEN c.relkind IN ('r', 'p') THEN (SELECT json_agg(json_build_array(k.conname, k.contype, k.convalidated,
-                    k.conrelid = l.oid, k.conrelid::regclass::text, (SELECT array_agg(a.attname ORDER BY x.i) FROM unnest(k.conkey) WITH ORDINALITY x(n, i)
-                         JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = x.n),
-                    k.confrelid::regclass::text, (SELECT array_agg(a.attname ORDER BY x.i) FROM unnest(k.confkey) WITH ORDINALITY x(n, i)
-                         JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = x.n)))
-                FROM pg_constraint k WHERE (k.conrelid = l.oid AND k.contype IN ('c', 'f', 'u', 'p', 'x'))
-                                        OR (k.confrelid = l.oid AND k.contype = 'f')) END,
-       CASE WHEN c.relkind IN ('r', 'p', 'm') THEN (SELECT json_agg(ic.relname) FROM pg_index i
-                JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = l.oid AND NOT i.indisvalid) END,
-       CASE WHEN c.relkind IN ('r', 'p') AND pg_stat_get_xact_tuples_inserted(l.oid) + pg_stat_get_xact_tuples_updated(l.oid) > 0
-            THEN (SELECT json_agg(json_build_array(a.attname, d.objid::regclass::text, q.seqincrement,
-                        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = l.oid AND i.indkey[0] = a.attnum AND i.indisvalid)))
-                    FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-                    JOIN pg_sequence q ON q.seqrelid = d.objid
-                   WHERE d.refobjid = l.oid AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-                     AND d.deptype IN ('a', 'i')) END,
        CASE WHEN c.relkind = 'i' THEN (SELECT i.indrelid::int8 FROM pg_index i WHERE i.indexrelid = l.oid) END
   FROM (SELECT relation AS oid, array_agg(mode::text) AS modes FROM pg_locks
          WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted AND relation >= {FIRST_USER_OID}::oid
          GROUP BY relation) l
   LEFT JOIN pg_class c ON c.oid = l.oid LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.oid IS NULL OR ({USER_NS})
-"""
+ WHERE c.oid IS NULL OR ({USER_NS});
+SELECT current_setting('session_replication_role'), pg_stat_force_next_flush()::text"""
 
 
-def parse_after(rows) -> dict[int, Touched]:
-    """AFTER_SQL's rows: the relations the migration's backend locked, as they are now."""
+def details_sql(rel: str) -> str:
+    """One table's constraints (its own and the foreign keys that reference it), invalid indexes and owned
+    sequences, as JSON; ``rel`` is an SQL expression of type regclass (``to_regclass('t')``, ``16421``)."""
+    return f"""(SELECT json_build_array(r::int8,
+    (SELECT json_agg(json_build_array(k.conname, k.contype, k.convalidated, k.conrelid = r, k.conrelid::regclass::text,
+        (SELECT array_agg(a.attname ORDER BY x.i) FROM unnest(k.conkey) WITH ORDINALITY x(n, i)
+           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = x.n),
+        k.confrelid::regclass::text,
+        (SELECT array_agg(a.attname ORDER BY x.i) FROM unnest(k.confkey) WITH ORDINALITY x(n, i)
+           JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = x.n)))
+       FROM pg_constraint k WHERE (k.conrelid = r AND k.contype IN ('c', 'f', 'u', 'p', 'x')) OR (k.confrelid = r AND k.contype = 'f')),
+    (SELECT json_agg(ic.relname) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = r AND NOT i.indisvalid),
+    (SELECT json_agg(json_build_array(a.attname, d.objid::regclass::text, q.seqincrement,
+            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = r AND i.indkey[0] = a.attnum AND i.indisvalid)))
+       FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+       JOIN pg_sequence q ON q.seqrelid = d.objid
+      WHERE d.refobjid = r AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+        AND d.deptype IN ('a', 'i')))
+  FROM (SELECT {rel}::oid AS r) AS t WHERE r IS NOT NULL)"""
+
+
+def parse_core(rows) -> dict[int, Touched]:
     out: dict[int, Touched] = {}
     for r in rows:
-        oid, modes = int(r[0]), list(r[1])
+        oid = int(r[0])
         rel = Rel(oid, r[2], r[3], r[4], r[5] or 0, r[6], r[7], r[8]) if r[3] is not None else None
-        t = Touched(oid, modes, rel, int(r[9] or 0), int(r[10] or 0), int(r[11] or 0))
-        for name, typ, valid, own, child, ccols, parent, pcols in (r[12] or []):
-            if own:
-                t.constraints[name] = (typ, valid)
-            if typ == "f":
-                t.foreign_keys.append(ForeignKey(name, valid, child, ccols, parent, pcols))
-        t.invalid_indexes = set(r[13] or [])
-        t.sequences = [{"column": a, "sequence": s, "increment": inc, "indexed": ix} for a, s, inc, ix in (r[14] or [])]
-        t.table_oid = r[15]
-        out[oid] = t
+        out[oid] = Touched(oid, list(r[1]), rel, int(r[9] or 0), int(r[10] or 0), int(r[11] or 0), table_oid=r[12])
     return out
+
+
+def attach_details(touched: dict[int, Touched], value) -> None:
+    """Put one details_sql() value on its Touched entry."""
+    if not value or value[0] not in touched:
+        return
+    t = touched[value[0]]
+    t.details = True
+    for name, typ, valid, own, child, ccols, parent, pcols in (value[1] or []):
+        if own:
+            t.constraints[name] = (typ, valid)
+        if typ == "f":
+            t.foreign_keys.append(ForeignKey(name, valid, child, ccols, parent, pcols))
+    t.invalid_indexes = set(value[2] or [])
+    t.sequences = [{"column": a, "sequence": s, "increment": inc, "indexed": ix} for a, s, inc, ix in (value[3] or [])]
 
 
 def results(cur) -> list[list[tuple]]:

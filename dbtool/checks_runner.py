@@ -15,7 +15,7 @@ import copy
 import psycopg
 
 from dbtool import catalog, impact, integrity, invariants, touches, workload
-from dbtool.errors import MigrationError
+from dbtool.errors import ConfigError, MigrationError
 from dbtool.runner import Observer
 
 OK_STATUSES = ("pass", "skipped")
@@ -23,9 +23,19 @@ OK_STATUSES = ("pass", "skipped")
 
 def threshold_of(value) -> float:
     """``cost_threshold`` as a fraction: 0.1, or "10%"."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        return float(value.strip()[:-1]) / 100.0
-    return float(value)
+    try:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            out = float(value.strip()[:-1]) / 100.0
+        elif isinstance(value, bool):
+            raise ValueError
+        else:
+            out = float(value)
+    except (TypeError, ValueError):
+        out = -1.0
+    if out < 0:
+        raise ConfigError(f"dbtool.cost_threshold = {value!r} is not a cost growth: write a fraction such as 0.1 "
+                          "or a percentage such as \"10%\"")
+    return out
 
 
 def factory(cfg, strict: bool = False, exact_counts: bool = False) -> "Checks":
@@ -109,7 +119,11 @@ class ChecksObserver(Observer):
                                           self.c.exact_counts, integrity.expected_not_valid(step))
         st = self.cur = StepState(step, self.snap, static, checker, impact.StepMeasure(self.snap))
         st.record["predicted"] = self.predictions.get((step.version, step.direction), [])
-        self.records.append(st.record)
+        last = self.records[-1] if self.records else None
+        if last is not None and (last["version"], last["direction"]) == (step.version, step.direction):
+            self.records[-1] = st.record  # a retry after lock_timeout: the new attempt replaces the old one
+        else:
+            self.records.append(st.record)
         breaking = workload.breaking_changes(static, {q: r for q, r in self.reads.items()}, self.snap)
         if breaking and step.direction == "up":
             st.record["blue_green"] = breaking
@@ -120,10 +134,10 @@ class ChecksObserver(Observer):
         if not step.transactional:
             return
         st.count_targets = checker.count_targets()
-        if st.count_targets:
-            oids = list(st.count_targets)
-            sets = self._q(conn, "SELECT " + ", ".join(st.count_targets[o][0] for o in oids) + ";\n" + _LOCKS_SQL, step)
-            st.before_counts = dict(zip(oids, sets[0][0]))
+        before = [o for o, (sql_before, _) in st.count_targets.items() if sql_before]
+        if before:
+            sets = self._q(conn, "SELECT " + ", ".join(st.count_targets[o][0] for o in before) + ";\n" + _LOCKS_SQL, step)
+            st.before_counts = dict(zip(before, sets[0][0]))
             st.measure.baseline(sets[1])
 
     def before_statement(self, conn, stmt) -> None:
@@ -139,36 +153,67 @@ class ChecksObserver(Observer):
         elif stmt.index == len(st.step.file.script.statements) - 1:
             st.pending_last = (stmt, duration_ms, wait)  # its locks come with the after-state query
         else:
-            st.measure.record(stmt, duration_ms, self._q(conn, _LOCKS_SQL, st.step)[0], wait)
+            st.measure.record(stmt, duration_ms, self._catalog(conn, catalog.locks_now, st.step), wait)
 
     def before_commit(self, conn, step) -> dict:
         st = self.cur
         if not step.transactional:
             return self._after_autocommit(conn, st)
-        touched, role, after_counts = self._after_state(conn, st)
+        touched, role, first = self._after_state(conn, st)
+        named = st.static.tables | {touches.Name(None, n.rpartition(".")[2]) for n in st.static.renamed.values()}
+        # Tables changed behind the statements' back (a DO block, a function, a trigger) get their details late.
+        late = {f"detail:{t.oid}": catalog.details_sql(str(t.oid)) for t in touched.values()
+                if t.needs_details and not t.details and touches.Name(t.rel.schema, t.rel.name) not in named
+                and touches.Name(None, t.rel.name) not in named}
+        for value in catalog.batch(conn, late, True).values():
+            if not isinstance(value, Exception):
+                catalog.attach_details(touched, value)
         if st.pending_last is not None:
             st.measure.record(st.pending_last[0], st.pending_last[1], impact.touched_rows(touched), st.pending_last[2])
         written = {t.table_oid or t.oid for t in touched.values() if t.written}
         after_snap = _advance(self.snap, touched)
-        probes = st.checker.probes(touched, role, after_counts)
+        probes = st.checker.probes(touched, role, st.count_targets)
         rerun = [q for q in self.invariants if self._affected(q, written, after_snap, self.results.get(q.rel))]
         exprs, skipped = invariants.probes(rerun, after_snap)
         values = catalog.batch(conn, {**probes, **{"inv:" + k: v for k, v in exprs.items()}}, True)
-        rows, findings = st.checker.evaluate(touched, role, st.before_counts, after_counts,
-                                             {k: v for k, v in values.items() if not k.startswith("inv:")})
+        rows, findings = st.checker.evaluate(touched, role, st.before_counts,
+                                             {**first, **{k: v for k, v in values.items() if not k.startswith("inv:")}})
         results = dict(skipped)
         results.update({k[4:]: invariants.result(k[4:], v) for k, v in values.items() if k.startswith("inv:")})
         self._finish_step(conn, st, after_snap, written, rows, findings, results)
         return {"checks": st.record["checks"], "impact": st.record["impact"]}
 
+    def _after_state(self, conn, st: StepState):
+        """One round trip: the locked relations, the replication role, exact counts and static details."""
+        first = st.checker.first_probes(st.count_targets)
+        body = catalog.CORE_SQL + (";\nSELECT " + ",\n".join(first.values()) if first else "")
+        try:
+            sets = catalog.guarded(conn, body, True)
+            values = dict(zip(first, sets[2][0])) if first else {}
+        except psycopg.Error:
+            if conn.closed or conn.broken:
+                raise
+            # Rare: a named table went away behind the statements' back. Ask again, one probe at a time.
+            sets = self._catalog(conn, lambda c: catalog.guarded(c, catalog.CORE_SQL, True), st.step)
+            values = catalog.batch(conn, first, True)
+        touched = catalog.parse_core(sets[0])
+        for key, value in values.items():
+            if key.startswith("detail:") and not isinstance(value, Exception):
+                catalog.attach_details(touched, value)
+        return touched, sets[1][0][0], values
+
     def after_failure(self, step) -> dict:
+        wait = self.sampler.stop()
         st = self.cur
         if st is None:
             return {}
         st.record["status"] = "failed"
+        if wait.get("ms") or wait.get("blocked_by"):
+            st.record["lock_wait_of_failed_statement"] = wait  # e.g. the lock_timeout: who held the lock
         if "impact" not in st.record:
             st.record["impact"] = self._impact(st)
-        return {k: st.record[k] for k in ("checks", "impact", "blue_green") if k in st.record}
+        return {k: st.record[k] for k in ("checks", "impact", "blue_green", "lock_wait_of_failed_statement")
+                if k in st.record}
 
     def finish(self, conn) -> dict:
         from dbtool import checks_report
@@ -190,19 +235,14 @@ class ChecksObserver(Observer):
             raise MigrationError(f"{step.file.rel}: the checks of {step.version} could not read the catalog: "
                                  f"{invariants._first_line(exc)}", path=step.file.rel, version=step.version) from None
 
-    def _after_state(self, conn, st: StepState):
-        oids = [o for o, (_, after) in st.count_targets.items() if after]
-        tail = "".join(f", {st.count_targets[o][1]}" for o in oids)
-        body = catalog.AFTER_SQL + ";\nSELECT current_setting('session_replication_role'), pg_stat_force_next_flush()" + tail
+    def _catalog(self, conn, fn, step):
         try:
-            sets = catalog.guarded(conn, body, True)
-        except psycopg.Error:
-            if conn.closed or conn.broken or not oids:
+            return fn(conn)
+        except psycopg.Error as exc:
+            if conn.closed or conn.broken:
                 raise
-            sets, oids = self._q(conn, body[: -len(tail)], st.step), []  # a counted table went away: no counts
-        touched = catalog.parse_after(sets[0])
-        role = sets[1][0][0]
-        return touched, role, dict(zip(oids, sets[1][0][2:]))
+            raise MigrationError(f"{step.file.rel}: the checks of {step.version} could not read the catalog: "
+                                 f"{invariants._first_line(exc)}", path=step.file.rel, version=step.version) from None
 
     def _affected(self, q, written: set[int], snap, previous) -> bool:
         if previous is None or previous.status not in ("pass", "fail"):

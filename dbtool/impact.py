@@ -115,7 +115,7 @@ class StepMeasure:
 
 
 def touched_rows(touched: dict[int, Touched]) -> list[tuple]:
-    """after_state's relations in the shape of catalog.locks_now rows."""
+    """The after-state relations in the shape of catalog.locks_now rows."""
     out = []
     for t in touched.values():
         r = t.rel
@@ -136,32 +136,36 @@ def _short(text: str, width: int = 60) -> str:
 
 
 class LockWaitSampler:
-    """Watches the migration's backend from a second connection while a long statement runs."""
+    """Watches the migration's backend from a second connection while a long statement runs.
+
+    The thread polls a timestamp every ``interval_s`` instead of being woken for every statement: a
+    migration of short statements pays nothing but two attribute writes per statement, and the second
+    connection is only opened when a statement first runs longer than ``threshold_s``.
+    """
 
     def __init__(self, conn: psycopg.Connection, threshold_s: float = 0.2, interval_s: float = 0.05):
         self.pid = conn.info.backend_pid
         self._dsn, self._password = conn.info.dsn, conn.info.password
         self.threshold_s, self.interval_s = threshold_s, interval_s
-        self._cv = threading.Condition()
+        self._lock = threading.Lock()
         self._since: float | None = None
         self._waited = 0.0
         self._blockers: set[int] = set()
         self._sampled = False
-        self._stop = False
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
         self.error: str | None = None
 
     def start(self) -> None:
-        with self._cv:
-            self._since, self._waited, self._blockers, self._sampled = time.monotonic(), 0.0, set(), False
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="dbtool-lock-sampler", daemon=True)
-                self._thread.start()
-            self._cv.notify()
+        self._waited, self._blockers, self._sampled = 0.0, set(), False
+        self._since = time.monotonic()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="dbtool-lock-sampler", daemon=True)
+            self._thread.start()
 
     def stop(self) -> dict:
-        with self._cv:
+        with self._lock:
             self._since = None
             out = {"ms": round(self._waited * 1000.0, 1) if self._sampled else None}
             if self._blockers:
@@ -169,9 +173,7 @@ class LockWaitSampler:
             return out
 
     def close(self) -> None:
-        with self._cv:
-            self._stop = True
-            self._cv.notify()
+        self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
         if self._conn is not None:
@@ -180,14 +182,11 @@ class LockWaitSampler:
 
     def _loop(self) -> None:
         last = None
-        while True:
-            with self._cv:
-                while not self._stop and (self._since is None or time.monotonic() - self._since < self.threshold_s):
-                    last = None
-                    timeout = None if self._since is None else self.threshold_s - (time.monotonic() - self._since)
-                    self._cv.wait(timeout)
-                if self._stop:
-                    return
+        while not self._stop.wait(self.interval_s):
+            since = self._since
+            if since is None or time.monotonic() - since < self.threshold_s or self.error:
+                last = None
+                continue
             try:
                 if self._conn is None:
                     self._conn = psycopg.connect(self._dsn, password=self._password, autocommit=True,
@@ -196,16 +195,15 @@ class LockWaitSampler:
                                          "WHERE pid = %s", [self.pid]).fetchone()
             except psycopg.Error as exc:
                 self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                return
+                continue
             now = time.monotonic()
-            with self._cv:
-                if self._since is not None:
+            with self._lock:
+                if self._since is since:  # still the same statement
                     self._sampled = True
                     if row and row[0] == "Lock":
                         self._waited += (now - last) if last else self.interval_s
                         self._blockers.update(row[1] or ())
             last = now
-            time.sleep(self.interval_s)
 
 
 # ---------------------------------------------------------------- prediction

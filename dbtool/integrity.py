@@ -22,6 +22,7 @@ from dbtool.catalog import Rel, Snapshot, Touched
 from dbtool.touches import Name, Touches
 
 TABLE_KINDS = {"r", "p", "m", "f"}
+_ROW_ACTIONS = {"insert", "update", "delete", "merge", "copy"}
 
 
 def ident(name: str) -> str:
@@ -108,14 +109,19 @@ class StepIntegrity:
     exact_counts: bool = False
     allowed_not_valid: set[str] = field(default_factory=set)
 
-    def count_targets(self) -> dict[int, tuple[str, str | None]]:
-        """Existing tables the statements touch and that are small: oid -> (SQL before, SQL after or None)."""
+    def count_targets(self) -> dict[int, tuple[str | None, str | None]]:
+        """Existing tables the statements touch and that are small: oid -> (SQL before, SQL after).
+
+        Counting before is needed only where the statements empty or drop the table: for every other one
+        the count before is the count after minus this transaction's own inserts plus its deletes."""
         out = {}
         for name in self.static.tables:
             rel = self.snap.resolve(name)
             if rel is None or rel.kind not in ("r", "m") or not (self.exact_counts or rel.small(self.limit)):
                 continue
-            before = f"(SELECT count(*) FROM {ident(rel.schema)}.{ident(rel.name)})"
+            before = None
+            if name in self.static.truncated or name in self.static.dropped:
+                before = f"(SELECT count(*) FROM {ident(rel.schema)}.{ident(rel.name)})"
             after = None
             if name not in self.static.dropped:
                 new = self.static.renamed.get(name)
@@ -129,19 +135,42 @@ class StepIntegrity:
 
     # ------------------------------------------------------------ after: what to ask the database
 
-    def probes(self, touched: dict[int, Touched], role: str, after_counts: dict[int, int]) -> dict[str, str]:
+    def first_probes(self, targets: dict) -> dict[str, str]:
+        """What goes with the after-state query: exact counts, and the details (constraints, invalid indexes,
+        sequences) of the tables the statements name, which need no answer from that query to be asked."""
+        from dbtool.catalog import details_sql
+
+        out = {f"count:{oid}": after for oid, (_, after) in targets.items() if after}
+        rows = {n for n, acts in self.static.writes.items() if acts & _ROW_ACTIONS}
+        wanted = self.static.constraints | rows | (self.static.tables if self.static.disables_triggers else set())
+        for name in sorted(wanted - self.static.dropped):
+            new = self.static.renamed.get(name)
+            if new:
+                schema, _, table = new.rpartition(".")
+                name = Name(schema or name.schema, table)
+            text = ".".join(ident(p) for p in (name.schema, name.name) if p).replace("'", "''")
+            out[f"detail:{name}"] = details_sql(f"to_regclass('{text}')")
+        return out
+
+    def probes(self, touched: dict[int, Touched], role: str, targets: dict) -> dict[str, str]:
+        """SQL expressions that need the after-state: sequences, orphans, recounts of emptied tables."""
         out = {}
+        counted = {oid for oid, (_, after) in targets.items() if after}
+        sequences_locked = {t.rel.name for t in touched.values() if t.rel is not None and t.rel.kind == "S"
+                            and any(m != "AccessShareLock" for m in t.modes)}
         self.not_checked: list[Finding] = []
         for t in touched.values():
             rel, old = t.rel, self.snap.rels.get(t.oid)
             if rel is None or rel.kind not in TABLE_KINDS:
                 continue
-            small = t.oid in after_counts or self.exact_counts or (rel.kind == "r" and rel.small(self.limit))
+            small = t.oid in counted or self.exact_counts or (rel.kind == "r" and rel.small(self.limit))
             # Emptied behind our back (TRUNCATE ... CASCADE, a function): the new heap is small, so count it.
-            if old is not None and old.filenode != rel.filenode and t.oid not in after_counts and rel.small(self.limit):
+            if old is not None and old.filenode != rel.filenode and t.oid not in counted and rel.small(self.limit):
                 out[f"recount:{t.oid}"] = f"(SELECT count(*) FROM {ident(rel.schema)}.{ident(rel.name)})"
             for s in t.sequences:
-                if s["increment"] and s["increment"] > 0 and (s["indexed"] or small):
+                # Behind only if rows came in (explicit ids) or the sequence itself was changed (setval, ALTER).
+                moved = t.inserted + t.updated > 0 or s["sequence"].rpartition(".")[2] in sequences_locked
+                if moved and s["increment"] and s["increment"] > 0 and (s["indexed"] or small):
                     out[f"seq:{t.oid}:{s['column']}"] = (
                         f"(SELECT json_build_array((SELECT max({ident(s['column'])}) FROM {ident(rel.schema)}.{ident(rel.name)}),"
                         f" last_value, is_called) FROM {s['sequence']})")
@@ -168,7 +197,8 @@ class StepIntegrity:
     # ------------------------------------------------------------ after: the verdict
 
     def evaluate(self, touched: dict[int, Touched], role: str, before_counts: dict[int, int],
-                 after_counts: dict[int, int], values: dict[str, object]) -> tuple[list[RowCount], list[Finding]]:
+                 values: dict[str, object]) -> tuple[list[RowCount], list[Finding]]:
+        after_counts = {int(k[6:]): v for k, v in values.items() if k.startswith("count:") and not isinstance(v, Exception)}
         rows, findings = [], []
         named = {r.oid for n in self.static.tables if (r := self.snap.resolve(n)) is not None}
         for t in sorted(touched.values(), key=lambda t: (t.rel.qname if t.rel else "")):
@@ -205,6 +235,9 @@ class StepIntegrity:
             return RowCount(name, 0, after, "new table: rows inserted by this migration", ins, dele, 0, declared)
         if t.oid in before_counts:
             before, method = before_counts[t.oid], "exact count(*)"
+        elif t.oid in after_counts and t.rel is not None and old.filenode == t.rel.filenode and stats:
+            # Exact: the count after, less what this transaction inserted, plus what it deleted.
+            before, method = after_counts[t.oid] - ins + dele, "exact count(*)"
         else:
             before, method = old.estimate()
             method = method.replace("estimate", "estimate before") + "; exact change from pg_stat_xact_user_tables"
@@ -256,6 +289,8 @@ class StepIntegrity:
         names = {t.oid: t.rel.qname for t in touched.values() if t.rel is not None}
         for key, value in values.items():
             kind, _, rest = key.partition(":")
+            if kind in ("count", "detail"):
+                continue
             if isinstance(value, Exception):
                 out.append(Finding(_CHECK[kind], "warn", f"could not check {rest}: {str(value).splitlines()[0]}"))
             elif kind == "seq":

@@ -45,6 +45,7 @@ class Touches:
     dropped_columns: set[tuple[Name, str]] = field(default_factory=set)
     renamed_columns: dict[tuple[Name, str], str] = field(default_factory=dict)
     dropped_indexes: set[Name] = field(default_factory=set)
+    constraints: set[Name] = field(default_factory=set)  # tables whose constraints or indexes may change
     disables_triggers: bool = False
     opaque: list[str] = field(default_factory=list)  # statements whose effects no parse tree shows
 
@@ -61,6 +62,7 @@ class Touches:
         self.dropped_columns |= other.dropped_columns
         self.renamed_columns.update(other.renamed_columns)
         self.dropped_indexes |= other.dropped_indexes
+        self.constraints |= other.constraints
         self.disables_triggers |= other.disables_triggers
         self.opaque += other.opaque
         return self
@@ -76,13 +78,27 @@ _RELATION_STMTS = {  # statement -> action on its ``relation``
 }
 _DML = {ast.InsertStmt: "insert", ast.UpdateStmt: "update", ast.DeleteStmt: "delete", ast.MergeStmt: "merge"}
 _TABLE_OBJECTS = {ObjectType.OBJECT_TABLE, ObjectType.OBJECT_MATVIEW, ObjectType.OBJECT_FOREIGN_TABLE}
+_CONSTRAINT_CMDS = {getattr(AlterTableType, n) for n in (
+    "AT_AddConstraint", "AT_ReAddConstraint", "AT_AlterConstraint", "AT_ValidateConstraint", "AT_DropConstraint",
+    "AT_AddIndex", "AT_ReAddIndex", "AT_AddIndexConstraint", "AT_AttachPartition", "AT_DetachPartition",
+    "AT_AlterColumnType", "AT_ReplicaIdentity") if hasattr(AlterTableType, n)}
 _DISABLE_TRIGGERS = {AlterTableType.AT_DisableTrig, AlterTableType.AT_DisableTrigAll, AlterTableType.AT_DisableTrigUser}
 
 
+_CACHE: dict[int, tuple[object, Touches]] = {}
+
+
 def of_script(script) -> Touches:
+    """What a whole script touches (computed once per script; treat the result as read-only)."""
+    hit = _CACHE.get(id(script))
+    if hit is not None and hit[0] is script:
+        return hit[1]
     out = Touches()
     for stmt in script.statements:
         out.merge(of_statement(stmt.node))
+    if len(_CACHE) > 10_000:  # a long-lived process that loads many projects
+        _CACHE.clear()
+    _CACHE[id(script)] = (script, out)
     return out
 
 
@@ -98,6 +114,8 @@ def of_statement(node) -> Touches:
             if kind is ast.CopyStmt and not sub.is_from:
                 continue
             t.add(Name.of(sub.relation), _RELATION_STMTS[kind])
+            if kind is ast.IndexStmt:
+                t.constraints.add(Name.of(sub.relation))
         elif kind is ast.CreateStmt:
             t.created.add(Name.of(sub.relation))
             t.add(Name.of(sub.relation), "create")
@@ -121,6 +139,7 @@ def of_statement(node) -> Touches:
                     t.add(Name.of(vr.relation), "vacuum" if sub.is_vacuumcmd else "analyze")
         elif kind is ast.ReindexStmt and sub.relation is not None:
             t.add(Name.of(sub.relation), "reindex")
+            t.constraints.add(Name.of(sub.relation))
         elif kind is ast.LockStmt:
             for rv in sub.relations or ():
                 t.add(Name.of(rv), "lock")
@@ -141,6 +160,8 @@ def _alter_table(node, t: Touches) -> None:
             t.dropped_columns.add((table, cmd.name))
         elif cmd.subtype in _DISABLE_TRIGGERS:
             t.disables_triggers = True
+        if cmd.subtype in _CONSTRAINT_CMDS:
+            t.constraints.add(table)
 
 
 def _drop(node, t: Touches) -> None:
