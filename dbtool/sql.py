@@ -136,11 +136,12 @@ def _directives(text: str, lines: LineIndex) -> list[Directive]:
 
 
 def _attach(statements: list[Statement], directives: list[Directive]) -> None:
-    """A directive belongs to the statement it precedes, or to the one it trails on the same line."""
+    """A directive belongs to the statement it precedes, the one it stands inside, or the one it trails on the
+    same line."""
     for d in directives:
         target = None
         for s in statements:
-            if s.start <= d.offset and s.end_line == d.line:
+            if s.start <= d.offset and (d.offset < s.end or s.end_line == d.line):
                 target = s
                 break
             if s.start > d.offset:

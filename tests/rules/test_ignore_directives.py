@@ -92,3 +92,8 @@ def test_severity_override_and_off():
     assert lint_sql(DROP, severities={"drop-column": "off"}) == []
     # an ignore for a rule that is switched off is not reported as unused
     assert lint_sql(f"-- dbtool: ignore drop-column -- x\n{DROP}", severities={"drop-column": "off"}) == []
+
+
+def test_ignore_inside_a_multi_line_statement_belongs_to_it():
+    sql = "ALTER TABLE customers  -- dbtool: ignore drop-column -- unused since release 12\n  DROP COLUMN fax;\nSELECT 1;"
+    assert pairs(sql) == []

@@ -99,3 +99,11 @@ def test_lock_rule_messages_name_the_lock_and_what_it_blocks(rule):
                 continue
             assert any(name in f.message for name in LOCK_NAMES), f.message
             assert "block" in f.message or "wait" in f.message or "queue" in f.message, f.message
+
+
+def test_every_layout_problem_of_discovery_has_a_documented_check():
+    import re as _re
+
+    source = (ROOT / "dbtool" / "files.py").read_text(encoding="utf-8")
+    codes = set(_re.findall(r'Problem\("([a-z-]+)"', source))
+    assert codes and codes <= set(CHECKS), codes - set(CHECKS)
