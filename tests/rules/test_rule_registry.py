@@ -107,3 +107,18 @@ def test_every_layout_problem_of_discovery_has_a_documented_check():
     source = (ROOT / "dbtool" / "files.py").read_text(encoding="utf-8")
     codes = set(_re.findall(r'Problem\("([a-z-]+)"', source))
     assert codes and codes <= set(CHECKS), codes - set(CHECKS)
+
+
+def test_the_scaffold_of_a_new_rule_is_a_working_rule(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "new_rule.py"), "ban-something-risky", "--dry-run",
+                        "--severity", "error"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    namespace: dict = {}
+    exec(compile(r.stdout, "ban_something_risky.py", "exec"), namespace)
+    rule = namespace["RULE"]
+    assert (rule.id, rule.severity, type(rule).__name__) == ("ban-something-risky", "error", "BanSomethingRisky")
+    from dbtool.rules import Context, run
+    from dbtool.sql import parse
+
+    script = parse("ALTER TABLE t ADD COLUMN a text;")
+    assert run(script, Context(script), rules=[rule]) == []  # runs in the real runner; reports nothing until filled in
