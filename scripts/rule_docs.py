@@ -33,7 +33,7 @@ VERSIONS = {
         "varchar/varbit limit, varchar <-> text, raising numeric precision with the same scale, widening "
         "timestamp/time/interval precision, cidr -> inet. timestamp <-> timestamptz skips the rewrite on 12+ only "
         "when the session TimeZone is UTC (reported as 'may rewrite'). dbtool knows the old type when an earlier "
-        "migration created the column; otherwise it reports 'may rewrite' as the same rule.",
+        "migration created the column; otherwise it reports 'may rewrite' as the same rule, as a warning.",
     "alter-column-type-narrowing": "All versions.",
     "set-not-null": "From 12, SET NOT NULL skips the scan when a validated CHECK (col IS NOT NULL) exists; dbtool "
         "recognises one added and validated by earlier migrations. From 18, ADD CONSTRAINT ... NOT NULL col NOT VALID "

@@ -194,7 +194,7 @@ def _apply_directives(script, ctx: Context, raw, severities) -> list[Finding]:
             ignores.setdefault(owner[id(d)].index, []).append(Ignore(d, known, reason, set()))
 
     for rule, rep, stmt in raw:
-        sev = severities.get(rule.id, rule.severity)
+        sev = severities.get(rule.id) or rep.severity or rule.severity
         hit = None
         if stmt is not None:
             for ig in ignores.get(stmt.index, ()):

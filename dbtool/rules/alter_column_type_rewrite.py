@@ -48,7 +48,7 @@ class AlterColumnTypeRewrite(Rule):
             else:
                 yield Report(f"ALTER COLUMN {cmd.name} TYPE {new} on {table} may rewrite the table ({change.reason}); it "
                              f"holds an ACCESS EXCLUSIVE lock, which blocks reads and writes on {table}, for as long as "
-                             "that takes", help=self.help + "; if the change is binary compatible (e.g. raising a "
+                             "that takes", severity="warning", help=self.help + "; if the change is binary compatible (e.g. raising a "
                              "varchar limit), acknowledge it with -- dbtool: ignore alter-column-type-rewrite -- <why>")
 
 

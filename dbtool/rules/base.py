@@ -67,6 +67,7 @@ class Report:
     message: str
     help: str | None = None
     stmt: object | None = None
+    severity: str | None = None  # a milder verdict than the rule's default (e.g. "may rewrite"); config still wins
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,12 @@ def test_type_change_verdicts_from_the_known_old_type(old, new, verdict):
 def test_type_change_with_unknown_old_type_says_may_rewrite():
     found = only("ALTER TABLE t ALTER COLUMN c TYPE text;", "alter-column-type-rewrite")
     assert found and "may rewrite" in found[0].message and "not known" in found[0].message
+    assert found[0].severity == "warning"
+    known = only("ALTER TABLE t ALTER COLUMN c TYPE bigint;", "alter-column-type-rewrite", before="CREATE TABLE t (c int);")
+    assert known[0].severity == "error"
+    # a configured severity applies to both verdicts
+    assert only("ALTER TABLE t ALTER COLUMN c TYPE text;", "alter-column-type-rewrite",
+                severities={"alter-column-type-rewrite": "error"})[0].severity == "error"
 
 
 def test_model_follows_renames_and_type_changes_across_migrations():
