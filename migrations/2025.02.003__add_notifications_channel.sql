@@ -11,6 +11,7 @@ ALTER TABLE notifications ADD COLUMN channel text;
 -- One UPDATE is fine while notifications is small. It runs under ADD COLUMN's
 -- ACCESS EXCLUSIVE lock; on a large table, add the column in one migration and
 -- backfill in key-ranged batches (UPDATE ... WHERE id BETWEEN ...) outside it.
+-- dbtool: ignore unbatched-backfill, work-after-exclusive-lock -- notifications holds a few thousand rows; one UPDATE takes well under a second
 UPDATE notifications
 SET channel = coalesce(payload ->> 'channel', 'email')
 WHERE channel IS NULL;
