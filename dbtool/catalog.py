@@ -186,9 +186,10 @@ class Touched:
     constraints: dict[str, tuple[str, bool]] = field(default_factory=dict)
     invalid_indexes: set[str] = field(default_factory=set)
     sequences: list[dict] = field(default_factory=list)  # owned sequences: column, sequence, indexed
-    table_oid: int | None = None  # for an index: its table
+    table_oid: int | None = None  # for an index, its table; for an owned sequence, the table that owns it
     foreign_keys: list["ForeignKey"] = field(default_factory=list)  # its own and those referencing it
-    details: bool = False  # constraints, invalid indexes and sequences were read
+    fk_validity: dict[str, bool] = field(default_factory=dict)  # the same keys, by name: validated?
+    details: bool = False  # constraints and invalid indexes were read
 
     @property
     def needs_details(self) -> bool:
@@ -208,7 +209,9 @@ SELECT l.oid::int8, l.modes, n.nspname, c.relname, c.relkind::text, c.relfilenod
        CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) END,
        pg_stat_get_xact_tuples_inserted(l.oid), pg_stat_get_xact_tuples_deleted(l.oid),
        pg_stat_get_xact_tuples_updated(l.oid),
-       CASE WHEN c.relkind = 'i' THEN (SELECT i.indrelid::int8 FROM pg_index i WHERE i.indexrelid = l.oid) END
+       CASE c.relkind WHEN 'i' THEN (SELECT i.indrelid::int8 FROM pg_index i WHERE i.indexrelid = l.oid)
+                      WHEN 'S' THEN (SELECT d.refobjid::int8 FROM pg_depend d WHERE d.objid = l.oid
+                                        AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1) END
   FROM (SELECT relation AS oid, array_agg(mode::text) AS modes FROM pg_locks
          WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted AND relation >= {FIRST_USER_OID}::oid
          GROUP BY relation) l
@@ -218,24 +221,35 @@ SELECT current_setting('session_replication_role'), pg_stat_force_next_flush()::
 
 
 def details_sql(rel: str) -> str:
-    """One table's constraints (its own and the foreign keys that reference it), invalid indexes and owned
-    sequences, as JSON; ``rel`` is an SQL expression of type regclass (``to_regclass('t')``, ``16421``)."""
+    """One table's constraints (its own, and the foreign keys that reference it) and invalid indexes, as
+    JSON; ``rel`` is an SQL expression of type regclass (``to_regclass('t')``, ``16421``).  Kept light: it
+    is planned in every migration that changes constraints or indexes."""
     return f"""(SELECT json_build_array(r::int8,
-    (SELECT json_agg(json_build_array(k.conname, k.contype, k.convalidated, k.conrelid = r, k.conrelid::regclass::text,
+    (SELECT json_agg(json_build_array(k.conname, k.contype, k.convalidated, k.conrelid = r))
+       FROM pg_constraint k WHERE (k.conrelid = r AND k.contype IN ('c', 'f', 'u', 'p', 'x'))
+                               OR (k.confrelid = r AND k.contype = 'f')),
+    (SELECT json_agg(ic.relname) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+      WHERE i.indrelid = r AND NOT i.indisvalid))
+  FROM (SELECT {rel}::oid AS r) AS t WHERE r IS NOT NULL)"""
+
+
+def rows_sql(oid: int) -> str:
+    """What the sequence and orphan checks of one table need: its foreign keys (both directions) with their
+    columns, and its owned sequences; asked only for tables that got rows or have a key worth checking."""
+    return f"""(SELECT json_build_array({oid},
+    (SELECT json_agg(json_build_array(k.conname, k.convalidated, k.conrelid::regclass::text,
         (SELECT array_agg(a.attname ORDER BY x.i) FROM unnest(k.conkey) WITH ORDINALITY x(n, i)
            JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = x.n),
         k.confrelid::regclass::text,
         (SELECT array_agg(a.attname ORDER BY x.i) FROM unnest(k.confkey) WITH ORDINALITY x(n, i)
            JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = x.n)))
-       FROM pg_constraint k WHERE (k.conrelid = r AND k.contype IN ('c', 'f', 'u', 'p', 'x')) OR (k.confrelid = r AND k.contype = 'f')),
-    (SELECT json_agg(ic.relname) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = r AND NOT i.indisvalid),
+       FROM pg_constraint k WHERE k.contype = 'f' AND (k.conrelid = {oid} OR k.confrelid = {oid})),
     (SELECT json_agg(json_build_array(a.attname, d.objid::regclass::text, q.seqincrement,
-            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = r AND i.indkey[0] = a.attnum AND i.indisvalid)))
+            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = {oid} AND i.indkey[0] = a.attnum AND i.indisvalid)))
        FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
        JOIN pg_sequence q ON q.seqrelid = d.objid
-      WHERE d.refobjid = r AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-        AND d.deptype IN ('a', 'i')))
-  FROM (SELECT {rel}::oid AS r) AS t WHERE r IS NOT NULL)"""
+      WHERE d.refobjid = {oid} AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+        AND d.deptype IN ('a', 'i'))))"""
 
 
 def parse_core(rows) -> dict[int, Touched]:
@@ -253,13 +267,21 @@ def attach_details(touched: dict[int, Touched], value) -> None:
         return
     t = touched[value[0]]
     t.details = True
-    for name, typ, valid, own, child, ccols, parent, pcols in (value[1] or []):
+    for name, typ, valid, own in (value[1] or []):
         if own:
             t.constraints[name] = (typ, valid)
         if typ == "f":
-            t.foreign_keys.append(ForeignKey(name, valid, child, ccols, parent, pcols))
+            t.fk_validity[name] = valid
     t.invalid_indexes = set(value[2] or [])
-    t.sequences = [{"column": a, "sequence": s, "increment": inc, "indexed": ix} for a, s, inc, ix in (value[3] or [])]
+
+
+def attach_rows(touched: dict[int, Touched], value) -> None:
+    """Put one rows_sql() value on its Touched entry."""
+    if not value or value[0] not in touched:
+        return
+    t = touched[value[0]]
+    t.foreign_keys = [ForeignKey(*fk) for fk in (value[1] or [])]
+    t.sequences = [{"column": a, "sequence": s, "increment": inc, "indexed": ix} for a, s, inc, ix in (value[2] or [])]
 
 
 def results(cur) -> list[list[tuple]]:

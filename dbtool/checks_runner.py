@@ -90,9 +90,6 @@ class ChecksObserver(Observer):
         self.results = {k: self._as_before(v) for k, v in
                         invariants.run(conn, self.invariants, self.snap, savepoint=False).items()}
         self.run_before = {k: v.as_json() for k, v in self.results.items()}
-        names = {n for q in self.queries for n in (*q.reads, *q.requires)}
-        schema = workload.columns_of(conn, self.snap, names) if self.queries else {}
-        self.reads = {q.rel: workload.reads(q.sql, schema) for q in self.queries}
         self.plans: dict[str, workload.Plan | str] = workload.explain(
             conn, [q for q in self.queries if not q.missing(self.snap)], self.snap.server_version, savepoint=False)
         self.workload_before = {k: (v.as_json() if isinstance(v, workload.Plan) else {"error": v}) for k, v in self.plans.items()}
@@ -124,8 +121,8 @@ class ChecksObserver(Observer):
             self.records[-1] = st.record  # a retry after lock_timeout: the new attempt replaces the old one
         else:
             self.records.append(st.record)
-        breaking = workload.breaking_changes(static, {q: r for q, r in self.reads.items()}, self.snap)
-        if breaking and step.direction == "up":
+        breaking = workload.breaking_changes(static, self._reads(conn, static), self.snap) if step.direction == "up" else []
+        if breaking:
             st.record["blue_green"] = breaking
             more = f" (and {len(breaking) - 1} more)" if len(breaking) > 1 else ""
             raise MigrationError(f"{step.file.rel}: migration {step.version} {breaking[0]}{more}: the running version of "
@@ -168,6 +165,13 @@ class ChecksObserver(Observer):
         for value in catalog.batch(conn, late, True).values():
             if not isinstance(value, Exception):
                 catalog.attach_details(touched, value)
+        for t in list(touched.values()):  # setval() on a table's sequence locks the sequence, not the table
+            if t.rel is not None and t.rel.kind == "S" and t.table_oid in self.snap.rels and t.table_oid not in touched:
+                touched[t.table_oid] = catalog.Touched(t.table_oid, [], self.snap.rels[t.table_oid])
+        need = st.checker.rows_wanted(touched, role)
+        for value in catalog.batch(conn, {f"rows:{o}": catalog.rows_sql(o) for o in need}, True).values():
+            if not isinstance(value, Exception):
+                catalog.attach_rows(touched, value)
         if st.pending_last is not None:
             st.measure.record(st.pending_last[0], st.pending_last[1], impact.touched_rows(touched), st.pending_last[2])
         written = {t.table_oid or t.oid for t in touched.values() if t.written}
@@ -225,6 +229,15 @@ class ChecksObserver(Observer):
         return {"checks": data, "report_text": checks_report.run_report(data)}
 
     # ------------------------------------------------------------ helpers
+
+    def _reads(self, conn, static) -> dict[str, workload.Reads]:
+        """What each workload query reads.  The tables come from PostgreSQL's own parse; the columns need
+        sqlglot and the target's columns, asked for only when a migration drops or renames a column."""
+        if not (static.dropped_columns or static.renamed_columns):
+            return {q.rel: workload.Reads(tables={*q.reads, *q.requires}) for q in self.queries}
+        names = {n for q in self.queries for n in (*q.reads, *q.requires)}
+        schema = workload.columns_of(conn, self.snap, names) if self.queries else {}
+        return {q.rel: workload.reads(q.sql, schema) for q in self.queries}
 
     def _q(self, conn, body: str, step) -> list:
         try:
@@ -293,7 +306,7 @@ class ChecksObserver(Observer):
         wl = []
         for q in replan:
             entry = workload.compare(q.rel, self.plans.get(q.rel), plans[q.rel], self.c.threshold)
-            entry["tables"] = sorted(str(n) for n in self.reads[q.rel].tables)
+            entry["tables"] = sorted(str(n) for n in q.reads)
             wl.append(entry)
             if entry["status"] == "broken" and step.direction == "up":
                 failure = failure or (f"workload query {q.rel} no longer plans after {step.version} "

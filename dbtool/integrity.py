@@ -152,12 +152,31 @@ class StepIntegrity:
             out[f"detail:{name}"] = details_sql(f"to_regclass('{text}')")
         return out
 
+    def _moved_sequences(self, touched: dict[int, Touched]) -> set[int]:
+        """Existing tables whose owned sequence this migration used or changed (nextval, setval, ALTER)."""
+        return {t.table_oid for t in touched.values() if t.rel is not None and t.rel.kind == "S"
+                and t.table_oid in self.snap.rels and any(m != "AccessShareLock" for m in t.modes)}
+
+    def rows_wanted(self, touched: dict[int, Touched], role: str) -> list[int]:
+        """Tables whose sequences or foreign keys must be looked at: they got rows, their sequence moved,
+        or a key of theirs is NOT VALID or had its triggers bypassed."""
+        bypass = self.static.disables_triggers or role == "replica"
+        moved = self._moved_sequences(touched)
+        out = []
+        for t in touched.values():
+            if t.rel is None or t.rel.kind not in ("r", "p"):
+                continue
+            keys = t.fk_validity.values()
+            if (t.inserted + t.updated > 0 or t.oid in moved
+                    or (t.written and keys and (bypass or not all(keys)))):
+                out.append(t.oid)
+        return out
+
     def probes(self, touched: dict[int, Touched], role: str, targets: dict) -> dict[str, str]:
         """SQL expressions that need the after-state: sequences, orphans, recounts of emptied tables."""
         out = {}
         counted = {oid for oid, (_, after) in targets.items() if after}
-        sequences_locked = {t.rel.name for t in touched.values() if t.rel is not None and t.rel.kind == "S"
-                            and any(m != "AccessShareLock" for m in t.modes)}
+        moved = self._moved_sequences(touched)
         self.not_checked: list[Finding] = []
         for t in touched.values():
             rel, old = t.rel, self.snap.rels.get(t.oid)
@@ -169,8 +188,7 @@ class StepIntegrity:
                 out[f"recount:{t.oid}"] = f"(SELECT count(*) FROM {ident(rel.schema)}.{ident(rel.name)})"
             for s in t.sequences:
                 # Behind only if rows came in (explicit ids) or the sequence itself was changed (setval, ALTER).
-                moved = t.inserted + t.updated > 0 or s["sequence"].rpartition(".")[2] in sequences_locked
-                if moved and s["increment"] and s["increment"] > 0 and (s["indexed"] or small):
+                if (t.inserted + t.updated > 0 or t.oid in moved) and s["increment"] and s["increment"] > 0 and (s["indexed"] or small):
                     out[f"seq:{t.oid}:{s['column']}"] = (
                         f"(SELECT json_build_array((SELECT max({ident(s['column'])}) FROM {ident(rel.schema)}.{ident(rel.name)}),"
                         f" last_value, is_called) FROM {s['sequence']})")

@@ -185,3 +185,28 @@ def test_log_details_hold_the_checks(tmp_path, big_db):
                                                         "mode": "ACCESS EXCLUSIVE", "new": False}
     # The invariant reads accounts, which the migration locked: it ran again.
     assert d["checks"]["integrity"][0]["rerun"] is True
+
+
+def test_a_sequence_set_back_without_inserting_fails(tmp_path, big_db):
+    root = project(tmp_path / "p", big_db, {
+        "2025.01.001__reset_sequence": ("SELECT setval(pg_get_serial_sequence('accounts', 'id'), 100);\n", "SELECT 1;\n"),
+    })
+    with pytest.raises(MigrationError) as exc:
+        migrate(root)
+    assert "would hand out 101, but max(id) is 300000" in str(exc.value)
+
+
+def test_orphans_of_a_new_not_valid_key_are_a_warning(tmp_path, big_db):
+    scalar(big_db, "CREATE TABLE notes (id int PRIMARY KEY, plan_id int)")
+    scalar(big_db, "INSERT INTO notes SELECT g, g FROM generate_series(1, 12) g")  # plans 11 and 12 do not exist
+    root = project(tmp_path / "p", big_db, {
+        "2025.01.001__notes_fk": ("ALTER TABLE notes ADD CONSTRAINT notes_plan_fkey FOREIGN KEY (plan_id) "
+                                  "REFERENCES plans (id) NOT VALID;\n", "ALTER TABLE notes DROP CONSTRAINT notes_plan_fkey;\n"),
+    })
+    res = migrate(root)
+    found = details(res)["checks"]["builtin"]
+    orphans = [f for f in found if f["check"] == "fk-orphans"]
+    assert orphans == [{"check": "fk-orphans", "status": "warn", "table": "notes",
+                        "message": "2 row(s) of notes violate foreign key notes_plan_fkey: the key is NOT VALID; "
+                                   "VALIDATE CONSTRAINT will fail until they are fixed"}]
+    assert details(res)["checks"]["status"] == "warn"
