@@ -254,7 +254,7 @@ def _status_from(project: files.Project, states, target: Target, log_table: str)
         if st.interrupted:
             out.append(VersionStatus(m.version, m.name, "interrupted", applied_at, m.up.rel,
                                      f"{st.latest.direction} started {st.latest.started_at:%Y-%m-%d %H:%M:%S}, never completed"))
-        elif st.applied and st.applied_row.checksum != m.checksum:
+        elif st.applied and st.applied_row.checksum and st.applied_row.checksum != m.checksum:
             out.append(VersionStatus(m.version, m.name, "drifted", applied_at, m.up.rel, "file changed since it was applied"))
         elif st.failed:
             note = (st.latest.error or "").splitlines()[0][:200] if st.latest.error else None
