@@ -331,25 +331,24 @@ def _run(config: Config, env_name: str | None, direction: str, planner, *, dry_r
          confirm: Confirm | None, progress: Progress, allow_out_of_order: bool = False,
          retry_interrupted: bool = False, observer_factory=None, target: Target | None = None) -> RunResult:
     project = load_project(config)
+
+    def plan_from(states) -> Plan:
+        if direction == "up":
+            check_history(project, states, allow_out_of_order=allow_out_of_order or config.settings["allow_out_of_order"],
+                          retry_interrupted=retry_interrupted)
+        return planner(project, states)
+
     with connect(config, env_name, target=target) as (target, conn):
         hist = history_for(config, conn)
         if dry_run:
-            states = hist.states()
-            if direction == "up":
-                check_history(project, states, allow_out_of_order=allow_out_of_order or config.settings["allow_out_of_order"],
-                              retry_interrupted=retry_interrupted)
-            plan = planner(project, states)
+            plan = plan_from(hist.states())
             res = RunResult(target.env.name, target.display, direction, True, plan)
             if observer_factory is not None:
                 res.extra.update(observer_factory.predict(config, conn, plan) or {})
             return res
         with migration_lock(conn, f"{target.env.name}:{hist.qualified}", config.advisory_wait_s, progress):
             hist.ensure()
-            states = hist.states()
-            if direction == "up":
-                check_history(project, states, allow_out_of_order=allow_out_of_order or config.settings["allow_out_of_order"],
-                              retry_interrupted=retry_interrupted)
-            plan = planner(project, states)
+            plan = plan_from(hist.states())
             res = RunResult(target.env.name, target.display, direction, False, plan)
             if not plan:
                 return res

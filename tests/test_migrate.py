@@ -187,12 +187,8 @@ def test_two_concurrent_runners_apply_each_migration_once(project_factory, db_ur
     assert len(completed) == len(set(completed)), "no migration applied twice"
 
 
-def test_sigkill_during_a_long_transactional_migration(project_factory, db_url):
-    migs = {"2025.03.001__slow": ("CREATE TABLE slow_t (id int);\nINSERT INTO slow_t SELECT generate_series(1, 1000);\n"
-                                  "SELECT pg_sleep(30);\n", "DROP TABLE slow_t;\n")}
-    root = project_factory(migs, url=db_url)
-    p = subprocess.Popen([sys.executable, "-m", "dbtool", "migrate"], cwd=root, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+def kill_during_sleep(p: subprocess.Popen, db_url: str) -> None:
+    """SIGKILL the dbtool process once its migration sits in pg_sleep(30), then end that orphaned backend."""
     with psycopg.connect(db_url, autocommit=True) as c:
         for _ in range(200):
             if c.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%%'").fetchone()[0]:
@@ -200,11 +196,19 @@ def test_sigkill_during_a_long_transactional_migration(project_factory, db_url):
             time.sleep(0.05)
         else:
             pytest.fail("the migration never reached its slow statement")
-    p.send_signal(signal.SIGKILL)
-    p.wait(timeout=10)
-    # the server notices the dead client and rolls the transaction back
-    with psycopg.connect(db_url, autocommit=True) as c:
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        # A killed client's backend only notices at its next write; end it as a DBA would.
         c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%%'")
+
+
+def test_sigkill_during_a_long_transactional_migration(project_factory, db_url):
+    migs = {"2025.03.001__slow": ("CREATE TABLE slow_t (id int);\nINSERT INTO slow_t SELECT generate_series(1, 1000);\n"
+                                  "SELECT pg_sleep(30);\n", "DROP TABLE slow_t;\n")}
+    root = project_factory(migs, url=db_url)
+    p = subprocess.Popen([sys.executable, "-m", "dbtool", "migrate"], cwd=root, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    kill_during_sleep(p, db_url)
     assert "slow_t" not in tables(db_url)
     (root / "migrations" / "2025.03.001__slow.sql").write_text(
         "CREATE TABLE slow_t (id int);\nINSERT INTO slow_t SELECT generate_series(1, 1000);\n")
@@ -222,14 +226,7 @@ def test_interrupted_non_transactional_migration(project_factory, db_url):
     root = project_factory(migs, url=db_url)
     p = subprocess.Popen([sys.executable, "-m", "dbtool", "migrate"], cwd=root, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
-    with psycopg.connect(db_url, autocommit=True) as c:
-        for _ in range(200):
-            if c.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%%'").fetchone()[0]:
-                break
-            time.sleep(0.05)
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=10)
-        c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%%'")
+    kill_during_sleep(p, db_url)
     st = json.loads(dbtool("status", "--format", "json", cwd=root).out)
     assert {m["version"]: m["state"] for m in st["migrations"]} == {"2025.04.001": "applied", "2025.04.002": "interrupted"}
     r = dbtool("migrate", cwd=root)
