@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import re
 import subprocess
 import tempfile
 import time
@@ -211,7 +212,8 @@ def copy(config: Config, source: Target, target: Target, *, options: Options, ye
         with clock("compare"):
             res.ignored = _not_comparable(options, res.adjustments)
             after = snapshot.take(dst, log_table=log_table)
-            res.differences = snapshot.diff(facts.snapshot, after, ignore=res.ignored)
+            expected = _mapped(facts.snapshot, options.owners) if isinstance(options.owners, dict) else facts.snapshot
+            res.differences = snapshot.diff(expected, after, ignore=res.ignored)
             res.compared = True
             res.objects = {k: v for k, v in sorted(res.adjustments.entries.items())}
         res.notes += res.adjustments.notes()
@@ -378,6 +380,24 @@ def _role_policy(src: SourceReader, dst: psycopg.Connection, options: Options, r
                           f"which the target server does not have; create them there (CREATE ROLE ... NOLOGIN) first")
     return dumpstream.RolePolicy(on_target.existing, options.owners, options.grants,
                                  assignable=on_target.assignable, superuser=on_target.superuser)
+
+
+DEFACL_KEY = re.compile(r'^default privileges for role (?P<role>"(?:[^"]|"")+"|\S+)(?P<rest> .*)$')
+
+
+def _mapped(snap: snapshot.Snapshot, owners: dict[str, str]) -> snapshot.Snapshot:
+    """The source's snapshot as the mapping makes it: default privileges are keyed by their (mapped) role."""
+    objects = {}
+    for key, value in snap.objects.items():
+        m = DEFACL_KEY.match(key)
+        if m:
+            role = m.group("role")
+            name = role[1:-1].replace('""', '"') if role.startswith('"') else role
+            new = owners.get(name, name)
+            shown = new if re.fullmatch(r"[a-z_][a-z0-9_$]*", new) else '"' + new.replace('"', '""') + '"'
+            key = f"default privileges for role {shown}{m.group('rest')}"
+        objects[key] = value
+    return snapshot.Snapshot(objects=objects, server_version=snap.server_version)
 
 
 def _not_comparable(options: Options, adj: dumpstream.Adjustments) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import psycopg
 import pytest
@@ -167,3 +168,32 @@ def test_a_locked_source_table_fails_the_clone_clearly_instead_of_hanging(produc
         holder.rollback()
     with psycopg.connect(staging, autocommit=True) as c:
         assert targetdb.inventory(c) == {}  # nothing half loaded
+
+
+@pytest.fixture
+def staging_owner(pg_admin_url):
+    """A role of the staging side that owns nothing on the source (dropped after the test's databases)."""
+    name = f"dbtool_owner_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as c:
+        c.execute(f'CREATE ROLE "{name}" NOLOGIN')
+    yield name
+    with psycopg.connect(pg_admin_url, autocommit=True) as c:
+        c.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+def test_owners_mapped_from_the_config(production, staging_owner, make_db, tmp_path):
+    staging = make_db("dbtool_staging")
+    with psycopg.connect(production.url) as c:
+        owner = c.execute("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'app.accounts'::regclass").fetchone()[0]
+    extra = f'[clone]\nowners = {{ {owner} = "{staging_owner}" }}'
+    cfg = config.load(project(tmp_path, envs(production.url, staging), extra=extra) / "dbtool.toml")
+    res = clone.clone(cfg, "production", "staging")
+    assert res.ok and res.ignored == ["owner"], [d.describe() for d in res.differences[:5]]
+    assert res.adjustments.owners_mapped[f"{owner} -> {staging_owner}"] > 300
+    with psycopg.connect(staging) as c:
+        owners = {r[0] for r in c.execute("SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class c JOIN pg_namespace n"
+                                          " ON n.oid = c.relnamespace WHERE nspname IN ('app', 'billing', 'audit', 'reporting')")}
+        assert owners == {staging_owner}
+        # grants to other roles are kept, now made by the new owner
+        assert c.execute("SELECT has_table_privilege(%s, 'app.accounts', 'SELECT')", [production.role]).fetchone()[0]
+    assert f"owners mapped: {owner} -> {staging_owner}" in clone.describe(res)
