@@ -100,3 +100,14 @@ def test_rehearse_on_the_embedded_server_by_default(production, make_db, tmp_pat
     assert out["clone"]["schema_equal"] and out["clone"]["not_compared"] == []
     assert out["clone"]["roles_created"] == [production.role]  # a fresh embedded server lacked it
     assert out["roundtrip"]["ok"] and out["roundtrip"]["tested"] == ["2025.03.002"]
+
+
+def test_rehearse_reports_a_rollback_that_does_not_restore_production(production, pg_admin_url, tmp_path):
+    root = project(tmp_path, {"production": {"url": production.url, "protected": True}})
+    (root / "rollbacks" / "2025.01.003__index_widget_name.sql").write_text("DROP INDEX public.widgets_name_idx;\n")
+    r = dbtool("rehearse", "--from", "production", "--scratch-url", pg_admin_url, "--no-checks", "--format", "json", cwd=root)
+    assert r.code == 1
+    out = json.loads(r.out)
+    assert out["applied"] == PENDING and out["error"] is None  # the migration itself applies
+    assert not out["roundtrip"]["ok"]
+    assert any(f["rule"] == "roundtrip-down-differs" and "nickname" in f["message"] for f in out["roundtrip"]["findings"])
