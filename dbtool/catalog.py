@@ -152,10 +152,13 @@ def snapshot(conn: psycopg.Connection, *, in_transaction: bool = False) -> Snaps
     return snap
 
 
+# Objects below FirstNormalObjectId (the catalogs, information_schema) are left out by their oid, index
+# and TOAST locks by their kind: they follow the table's lock, which is what the application feels.
 LOCKS_SQL = f"""
 SELECT l.relation::int8, l.mode, n.nspname, c.relname, c.relkind::text, c.relfilenode::int8
   FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= {FIRST_USER_OID}::oid"""
+ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= {FIRST_USER_OID}::oid
+   AND (c.oid IS NULL OR c.relkind IN ('r', 'p', 'm', 'f', 'v', 'S'))"""
 
 
 def locks_now(conn: psycopg.Connection) -> list[tuple]:
@@ -186,7 +189,7 @@ class Touched:
     constraints: dict[str, tuple[str, bool]] = field(default_factory=dict)
     invalid_indexes: set[str] = field(default_factory=set)
     sequences: list[dict] = field(default_factory=list)  # owned sequences: column, sequence, indexed
-    table_oid: int | None = None  # for an index, its table; for an owned sequence, the table that owns it
+    table_oid: int | None = None  # for an owned sequence, the table that owns it
     foreign_keys: list["ForeignKey"] = field(default_factory=list)  # its own and those referencing it
     fk_validity: dict[str, bool] = field(default_factory=dict)  # the same keys, by name: validated?
     details: bool = False  # constraints and invalid indexes were read
@@ -209,14 +212,13 @@ SELECT l.oid::int8, l.modes, n.nspname, c.relname, c.relkind::text, c.relfilenod
        CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) END,
        pg_stat_get_xact_tuples_inserted(l.oid), pg_stat_get_xact_tuples_deleted(l.oid),
        pg_stat_get_xact_tuples_updated(l.oid),
-       CASE c.relkind WHEN 'i' THEN (SELECT i.indrelid::int8 FROM pg_index i WHERE i.indexrelid = l.oid)
-                      WHEN 'S' THEN (SELECT d.refobjid::int8 FROM pg_depend d WHERE d.objid = l.oid
-                                        AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1) END
+       CASE WHEN c.relkind = 'S' THEN (SELECT d.refobjid::int8 FROM pg_depend d WHERE d.objid = l.oid
+                                          AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1) END
   FROM (SELECT relation AS oid, array_agg(mode::text) AS modes FROM pg_locks
          WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted AND relation >= {FIRST_USER_OID}::oid
          GROUP BY relation) l
   LEFT JOIN pg_class c ON c.oid = l.oid LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.oid IS NULL OR ({USER_NS});
+ WHERE c.oid IS NULL OR c.relkind IN ('r', 'p', 'm', 'f', 'v', 'S');
 SELECT current_setting('session_replication_role'), pg_stat_force_next_flush()::text"""
 
 

@@ -96,7 +96,10 @@ def _migration(rec: dict) -> list[str]:
     for w in checks.get("workload", []):
         if w["status"] in ("ok",):
             continue
-        lines.append(f"    workload {w['query']} {w['status']}: {w.get('message', '')} (reads {', '.join(w.get('tables', []))})")
+        reads = ", ".join(w.get("columns") or w.get("tables", []))
+        wrote = w.get("written_by_this_migration")
+        link = f"; this migration wrote {', '.join(wrote)}" if wrote else ""
+        lines.append(f"    workload {w['query']} {w['status']}: {w.get('message', '')} (reads {reads}{link})")
     for b in rec.get("blue_green", []):
         lines.append(f"    blue-green: {b}")
     return lines

@@ -230,14 +230,16 @@ class ChecksObserver(Observer):
 
     # ------------------------------------------------------------ helpers
 
-    def _reads(self, conn, static) -> dict[str, workload.Reads]:
-        """What each workload query reads.  The tables come from PostgreSQL's own parse; the columns need
-        sqlglot and the target's columns, asked for only when a migration drops or renames a column."""
-        if not (static.dropped_columns or static.renamed_columns):
+    def _reads(self, conn, static, queries=None) -> dict[str, workload.Reads]:
+        """What workload queries read.  sqlglot (with the target's columns, to resolve unqualified names and
+        ``*``) gives tables and columns; it is asked only where columns matter: a migration that drops or
+        renames a column, a query that got slower.  Otherwise the tables of PostgreSQL's own parse do."""
+        if static is not None and not (static.dropped_columns or static.renamed_columns):
             return {q.rel: workload.Reads(tables={*q.reads, *q.requires}) for q in self.queries}
-        names = {n for q in self.queries for n in (*q.reads, *q.requires)}
-        schema = workload.columns_of(conn, self.snap, names) if self.queries else {}
-        return {q.rel: workload.reads(q.sql, schema) for q in self.queries}
+        queries = self.queries if queries is None else queries
+        names = {n for q in queries for n in (*q.reads, *q.requires)}
+        schema = workload.columns_of(conn, self.snap, names) if queries else {}
+        return {q.rel: workload.reads(q.sql, schema) for q in queries}
 
     def _q(self, conn, body: str, step) -> list:
         try:
@@ -304,9 +306,16 @@ class ChecksObserver(Observer):
         replan = self._replan(written, after_snap)
         plans = workload.explain(conn, replan, after_snap.server_version, savepoint=True)
         wl = []
+        flagged = [q for q in replan if isinstance(self.plans.get(q.rel), workload.Plan)
+                   and (isinstance(plans[q.rel], str) or plans[q.rel].cost > self.plans[q.rel].cost * (1 + self.c.threshold))]
+        columns = self._reads(conn, None, flagged) if flagged else {}
+        written_names = {after_snap.rels[o].name for o in written if o in after_snap.rels}
         for q in replan:
             entry = workload.compare(q.rel, self.plans.get(q.rel), plans[q.rel], self.c.threshold)
             entry["tables"] = sorted(str(n) for n in q.reads)
+            if q.rel in columns:  # a slower or broken query: which columns it reads, and what of it this migration wrote
+                entry["columns"] = sorted(f"{t.name}.{c}" for t, c in columns[q.rel].columns)
+                entry["written_by_this_migration"] = sorted(t.name for t in columns[q.rel].tables if t.name in written_names)
             wl.append(entry)
             if entry["status"] == "broken" and step.direction == "up":
                 failure = failure or (f"workload query {q.rel} no longer plans after {step.version} "
