@@ -53,6 +53,7 @@ class Rel:
     relpages: int
     size: int | None  # heap bytes (pg_relation_size)
     total: int | None = None  # heap, indexes and TOAST (pg_total_relation_size)
+    source: str | None = None  # sizes of another database (a clone's source), for predictions only
 
     @property
     def qname(self) -> str:
@@ -60,6 +61,8 @@ class Rel:
 
     def estimate(self) -> tuple[float | None, str]:
         """Rows as the planner would guess them without reading the table, and how."""
+        if self.source and self.reltuples >= 0:
+            return self.reltuples, f"estimate from pg_class.reltuples of {self.source}"
         if self.reltuples >= 0 and self.relpages > 0 and self.size is not None:
             pages = self.size / 8192
             return round(self.reltuples / self.relpages * pages), "estimate from pg_class.reltuples scaled to the current size"
@@ -284,6 +287,30 @@ def attach_rows(touched: dict[int, Touched], value) -> None:
     t = touched[value[0]]
     t.foreign_keys = [ForeignKey(*fk) for fk in (value[1] or [])]
     t.sequences = [{"column": a, "sequence": s, "increment": inc, "indexed": ix} for a, s, inc, ix in (value[2] or [])]
+
+
+SOURCE_STATS_TABLE = "dbtool_source_stats"  # written by `dbtool clone` (targetdb.write_stats)
+
+
+def with_source_sizes(conn: psycopg.Connection, snap: Snapshot) -> Snapshot:
+    """For predictions on a clone: the snapshot with the sizes of the clone's source, when `dbtool clone` left
+    them in dbtool_source_stats, so that a rehearsal predicts with production's sizes, not the sample's."""
+    stats = [r for r in snap.rels.values() if r.name == SOURCE_STATS_TABLE and r.kind == "r"]
+    if not stats:
+        return snap
+    from psycopg import sql
+
+    rows = conn.execute(sql.SQL("SELECT schema_name, table_name, bytes, total_bytes, reltuples, relpages, source_env, "
+                                "taken_at FROM {}").format(sql.Identifier(stats[0].schema, stats[0].name))).fetchall()
+    out = Snapshot(dict(snap.rels), snap.search_path, snap.constraints, snap.invalid_indexes, snap.user_functions,
+                   snap.track_counts, snap.server_version)
+    for schema, table, size, total, reltuples, relpages, env, taken in rows:
+        rel = out.resolve(Name(schema, table))
+        if rel is not None:
+            out.rels[rel.oid] = Rel(rel.oid, rel.schema, rel.name, rel.kind, rel.filenode, reltuples, relpages, size,
+                                    total, f"{env} ({taken:%Y-%m-%d})" if taken else env)
+    out.__post_init__()
+    return out
 
 
 def results(cur) -> list[list[tuple]]:

@@ -56,17 +56,25 @@ class Checks:
         return ChecksObserver(self, conn, plan, project)
 
     def predict(self, config, conn, plan) -> dict:
-        snap = catalog.snapshot(conn)
-        ctx = impact.target_context(conn, snap, plan.steps)
-        out, created = [], set()
-        for step in plan.steps:
-            stmts = impact.predict_step(step, snap, created, ctx)
-            created |= {str(n) for n in touches.of_script(step.file.script).created}
+        out = []
+        for step, stmts in predict_plan(conn, catalog.snapshot(conn), plan.steps):
             worst = [e["estimate"] for s in stmts for e in s["effects"]
                      if (e["rewrites"] or e["scans"]) and not e.get("new_table")]
             summary = (f"{len(stmts)} statement(s); " + ("; ".join(worst) if worst else "no rewrite or scan predicted"))
             out.append({"version": step.version, "direction": step.direction, "summary": summary, "statements": stmts})
         return {"impact": out}
+
+
+def predict_plan(conn, snap: catalog.Snapshot, steps) -> list[tuple]:
+    """(step, per-statement prediction) for every step, with the target's types and (a clone's source's) sizes;
+    a table an earlier step creates is a new table for the later ones."""
+    ctx = impact.target_context(conn, snap, steps)
+    sized = catalog.with_source_sizes(conn, snap)
+    out, created = [], set()
+    for step in steps:
+        out.append((step, impact.predict_step(step, sized, created, ctx)))
+        created |= {str(n) for n in touches.of_script(step.file.script).created}
+    return out
 
 
 class StepState:
@@ -93,12 +101,7 @@ class ChecksObserver(Observer):
         self.plans: dict[str, workload.Plan | str] = workload.explain(
             conn, [q for q in self.queries if not q.missing(self.snap)], self.snap.server_version, savepoint=False)
         self.workload_before = {k: (v.as_json() if isinstance(v, workload.Plan) else {"error": v}) for k, v in self.plans.items()}
-        self.predictions = {}
-        created: set[str] = set()
-        ctx = impact.target_context(conn, self.snap, plan.steps)
-        for step in plan.steps:
-            self.predictions[(step.version, step.direction)] = impact.predict_step(step, self.snap, created, ctx)
-            created |= {str(n) for n in touches.of_script(step.file.script).created}
+        self.predictions = {(step.version, step.direction): p for step, p in predict_plan(conn, self.snap, plan.steps)}
         self.sampler = impact.LockWaitSampler(conn)
         self.cur: StepState | None = None
 

@@ -320,7 +320,9 @@ def _describe(eff, snap: Snapshot, created: set[str], index_tables: dict) -> dic
     if rel is not None and rel.size is not None:
         d["size_bytes"], d["total_bytes"] = rel.size, rel.total
         d["rows_estimate"], _ = rel.estimate()
-        size = size_text(rel.total if rewrites else rel.size)
+        size = size_text(rel.total if rewrites else rel.size) + (f" on {rel.source}" if rel.source else "")
+        if rel.source:
+            d["sizes_of"] = rel.source
     elif table and (table in created or rel is None):
         d["new_table"] = True
         d["estimate"] = f"{what}: a table this plan creates, nobody else sees it before COMMIT"

@@ -136,3 +136,23 @@ def test_a_non_transactional_migration_is_measured_by_snapshots(tmp_path, big_db
     assert d["impact"]["statements"][0]["locks"] is None
     assert "outside a transaction" in d["impact"]["statements"][0]["locks_note"]
     assert d["checks"]["status"] == "pass"
+
+
+def test_a_clone_predicts_with_its_sources_sizes(tmp_path, big_db):
+    """`dbtool clone` leaves the source's sizes in dbtool_source_stats: a rehearsal predicts with them."""
+    import datetime
+
+    from dbtool import targetdb
+
+    with psycopg.connect(big_db, autocommit=True) as c:
+        targetdb.write_stats(c, ("public", "dbtool_source_stats"),
+                             [("public", "accounts", "table", 40 * 2**30, 10 * 2**30, 50 * 2**30, 9.0e8, 5_000_000)],
+                             "production", "prod", datetime.datetime(2026, 11, 2, tzinfo=datetime.timezone.utc))
+    root = project(tmp_path / "p", big_db, {
+        "2025.01.001__widen_score": ("ALTER TABLE accounts ALTER COLUMN score TYPE bigint;\n",
+                                     "ALTER TABLE accounts ALTER COLUMN score TYPE int;\n"),
+    })
+    (stmt,) = migrate(root, dry_run=True).extra["impact"][0]["statements"]
+    assert stmt["estimate"] == ("rewrites public.accounts, 50.0 GB on production (2026-11-02), under ACCESS EXCLUSIVE: "
+                                "reads and writes blocked while it runs")
+    assert stmt["effects"][0]["rows_estimate"] == 900_000_000
