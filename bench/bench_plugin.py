@@ -4,7 +4,7 @@ Runs pytest in a subprocess on a copy of the repository's migrations with N test
 use ``dbtool_db`` and reads every test's setup and teardown durations from pytest's own reports.
 The first test also pays for the session's template (migrated once); it is reported apart.
 
-Usage: python bench/bench_plugin.py [N] [--sync-drops]
+Usage: python bench/bench_plugin.py [N]
        (default 50 tests; DBTOOL_BENCH_URL picks the server, default the local one)
 """
 
@@ -27,10 +27,6 @@ RECORDER = '''
 import json, os
 _durations = {}
 
-if os.environ.get("BENCH_SYNC_DROPS"):  # compare: each test waits for its own DROP DATABASE
-    import dbtool.testdb as _t
-    _t.Server.drop_later = _t.Server.drop
-
 def pytest_runtest_logreport(report):
     _durations.setdefault(report.nodeid, {})[report.when] = report.duration
 
@@ -48,7 +44,6 @@ def test_{i}(dbtool_db):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n", nargs="?", type=int, default=50)
-    ap.add_argument("--sync-drops", action="store_true", help="drop each test's database before the next test starts")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -59,7 +54,7 @@ def main() -> None:
         (root / "conftest.py").write_text(RECORDER)
         (root / "test_bench.py").write_text("".join(TEST.format(i=i) for i in range(args.n)))
         out = root / "durations.json"
-        env = {**os.environ, "BENCH_OUT": str(out), "BENCH_SYNC_DROPS": "1" if args.sync_drops else ""}
+        env = {**os.environ, "BENCH_OUT": str(out)}
         env.pop("DBTOOL_TEST_URL", None)
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
                               cwd=root, env=env, capture_output=True, text=True)
@@ -71,8 +66,7 @@ def main() -> None:
     rest_sorted = sorted(rest)
     phase = {when: statistics.median(d[when] * 1000 for d in list(durations.values())[1:]) for when in ("setup", "call", "teardown")}
     print(f"machine: {machine()}")
-    drops = "synchronous drops" if args.sync_drops else "background drops"
-    print(f"dbtool_db on the example project, {args.n} tests (setup + call + teardown of each), {drops}")
+    print(f"dbtool_db on the example project, {args.n} tests (setup + call + teardown of each)")
     print(f"  first test (template migrated once for the session): {first:7.1f} ms")
     print(f"  other tests: median {statistics.median(rest):6.1f} ms, "
           f"p90 {rest_sorted[int(len(rest) * 0.9) - 1]:6.1f} ms, min {rest_sorted[0]:6.1f} ms, max {rest_sorted[-1]:6.1f} ms")

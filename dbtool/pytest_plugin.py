@@ -223,7 +223,7 @@ def dbtool_url(dbtool_server: Server, dbtool_template: str) -> Iterator[str]:
     try:
         yield dbtool_server.url(name)
     finally:
-        dbtool_server.drop_later(name)  # dropped by the end of the session at the latest, usually at once
+        dbtool_server.drop(name)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ Nothing here knows pytest; dbtool/pytest_plugin.py turns these into fixtures.
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
 import uuid
 
 import psycopg
@@ -21,8 +19,6 @@ from dbtool.files import Project, version_key
 
 DB_PREFIX = "dbtool_test"
 TEMPLATE_PREFIX = "dbtool_tmpl"
-# Databases waiting for the background drop; when the drops fall behind, a test's teardown waits.
-PENDING_DROPS = 4
 
 
 class Server:
@@ -36,8 +32,6 @@ class Server:
         self.admin_url = admin_url
         self.label = label
         self._admin: psycopg.Connection | None = None
-        self._drops: queue.Queue[str | None] = queue.Queue(maxsize=PENDING_DROPS)
-        self._dropper: threading.Thread | None = None
 
     @property
     def admin(self) -> psycopg.Connection:
@@ -78,54 +72,22 @@ class Server:
             self.admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
 
     def drop(self, name: str) -> None:
+        ident = sql.Identifier(name)
         try:
-            conn = self.admin
-        except ConnectError:
-            return  # the server is gone (a stopped process fixture): nothing is left to drop
-        _drop(conn, name)
-
-    def drop_later(self, name: str) -> None:
-        """Drop ``name`` on a background connection, so the test does not wait for it; :meth:`close` waits for all."""
-        if self._dropper is None:
-            self._dropper = threading.Thread(target=self._drop_queued, name="dbtool test database drops", daemon=True)
-            self._dropper.start()
-        self._drops.put(name)
-
-    def _drop_queued(self) -> None:
-        conn = None
-        while (name := self._drops.get()) is not None:
-            try:
-                if conn is None or conn.closed or conn.broken:
-                    conn = db.connect(self.admin_url, label=self.label)
-                _drop(conn, name)
-            except (psycopg.Error, ConnectError):
-                pass  # the server is gone: nothing is left to drop
-        if conn is not None:
-            conn.close()
+            if self.version >= 13:
+                self.admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            else:
+                self.admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                   " WHERE datname = %s AND pid <> pg_backend_pid()", [name])
+                self.admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
+        except (psycopg.OperationalError, ConnectError):
+            pass  # the server is gone (a stopped process fixture): nothing is left to drop
 
     def close(self) -> None:
-        """Wait for the background drops, then close the session's connection."""
-        if self._dropper is not None:
-            self._drops.put(None)
-            self._dropper.join()
-            self._dropper = None
         if self._admin is not None:
             with contextlib.suppress(Exception):
                 self._admin.close()
             self._admin = None
-
-
-def _drop(conn: psycopg.Connection, name: str) -> None:
-    ident = sql.Identifier(name)
-    try:
-        if conn.info.server_version >= 130000:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        else:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                         " WHERE datname = %s AND pid <> pg_backend_pid()", [name])
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
-    except psycopg.OperationalError:
-        pass  # the server is gone (a stopped process fixture): nothing is left to drop
 
 
 def migrate_template(server: Server, config: Config) -> str:
@@ -225,7 +187,7 @@ class Migrator:
             with contextlib.suppress(Exception):
                 self._conn.close()
         if self._name is not None:
-            self.server.drop_later(self._name)
+            self.server.drop(self._name)
             self._name = None
 
     def _target(self) -> api.Target:
