@@ -118,6 +118,23 @@ class Snapshot:
     def resolve_text(self, text: str) -> Rel | None:
         return self.resolve(Name.parse(text))
 
+    def after(self, touched: dict[int, "Touched"]) -> "Snapshot":
+        """The snapshot as it is after a migration: the relations it locked replaced by their new state."""
+        new = Snapshot(dict(self.rels), self.search_path, dict(self.constraints), dict(self.invalid_indexes),
+                       self.user_functions, self.track_counts, self.server_version)
+        for t in touched.values():
+            if t.rel is None:
+                new.drop(t.oid)
+            elif t.rel.kind in ("r", "p", "m", "v", "f"):
+                old = self.rels.get(t.oid)
+                if old is not None and t.rel.size is None:
+                    t.rel.size, t.rel.total = old.size, old.total
+                new.put(t.rel)
+                if t.details:
+                    new.constraints[t.oid] = dict(t.constraints)
+                    new.invalid_indexes[t.oid] = set(t.invalid_indexes)
+        return new
+
 
 def snapshot(conn: psycopg.Connection, *, in_transaction: bool = False) -> Snapshot:
     """Every user table, view and materialized view with sizes, file nodes and constraints: one round trip.

@@ -10,7 +10,6 @@ a relation it reads (or when it cannot be known what it reads): otherwise its re
 
 from __future__ import annotations
 
-import copy
 
 import psycopg
 
@@ -178,7 +177,7 @@ class ChecksObserver(Observer):
         if st.pending_last is not None:
             st.measure.record(st.pending_last[0], st.pending_last[1], impact.touched_rows(touched), st.pending_last[2])
         written = {t.table_oid or t.oid for t in touched.values() if t.written}
-        after_snap = _advance(self.snap, touched)
+        after_snap = self.snap.after(touched)
         probes = st.checker.probes(touched, role, st.count_targets)
         rerun = [q for q in self.invariants if self._affected(q, written, after_snap, self.results.get(q.rel))]
         exprs, skipped = invariants.probes(rerun, after_snap)
@@ -284,59 +283,73 @@ class ChecksObserver(Observer):
         return out
 
     def _finish_step(self, conn, st: StepState, after_snap, written, rows, findings, results) -> None:
+        """The verdict of one migration: the record for the log row, or a MigrationError naming the first failure."""
         step = st.step
-        checks = {"rows": [r.as_json() for r in rows], "builtin": [f.as_json() for f in findings]}
-        integrity_out = []
-        failure = next((f.message for f in findings if f.status == "fail"), None)
+        failures = [f.message for f in findings if f.status == "fail"]
+        integrity_out = self._integrity(step, results, failures)
+        wl, plans = self._workload(conn, step, written, after_snap, failures)
+        warn = any(f.status in ("fail", "warn") for f in findings) or any(e["status"] in ("slower", "broken") for e in wl)
+        st.record["checks"] = {"status": "fail" if failures else "warn" if warn else "pass",
+                               "rows": [r.as_json() for r in rows], "builtin": [f.as_json() for f in findings],
+                               "integrity": integrity_out, "workload": wl}
+        st.record["impact"] = self._impact(st)
+        if failures:
+            more = f" (and {len(failures) - 1} more, see the log row's details)" if len(failures) > 1 else ""
+            raise MigrationError(f"{step.file.rel}: check failed: {failures[0]}{more}", path=step.file.rel,
+                                 version=step.version)
+        st.record["status"] = "completed"
+        self.results.update(results)
+        self.plans.update({k: v for k, v in plans.items() if not _waited(v)})
+        self.snap = after_snap
+
+    def _integrity(self, step, results: dict, failures: list[str]) -> list[dict]:
+        out = []
         for q in self.invariants:
             before = self.results.get(q.rel)
             if q.rel not in results:
-                integrity_out.append({**(before.as_json() if before else {"check": q.rel, "status": "skipped"}),
-                                      "rerun": False, "note": "not re-run: the migration wrote to none of its tables"})
+                out.append({**(before.as_json() if before else {"check": q.rel, "status": "skipped"}),
+                            "rerun": False, "note": "not re-run: the migration wrote to none of its tables"})
                 continue
             res = invariants.compare(before, results[q.rel])
             if res.status == "error" and before is not None and before.status in ("pass", "fail"):
                 res = invariants.Result(q.rel, "fail", message=f"no longer runs: {res.message}")
-                failure = failure or f"{q.rel} no longer runs after {step.version}: {results[q.rel].message}"
+                failures.append(f"{q.rel} no longer runs after {step.version}: {results[q.rel].message}")
             elif res.status == "error":
                 res = invariants.Result(q.rel, "skipped", message=f"does not run yet: {res.message}")
             elif res.status == "fail" and not res.message:
-                failure = failure or (f"{q.rel} returns {res.violations} violating row(s) after {step.version}: "
-                                      f"{invariants.describe_rows(res.rows)}")
-            integrity_out.append({**res.as_json(), "rerun": True})
+                failures.append(f"{q.rel} returns {res.violations} violating row(s) after {step.version}: "
+                                f"{invariants.describe_rows(res.rows)}")
+            out.append({**res.as_json(), "rerun": True})
             results[q.rel] = res
-        checks["integrity"] = integrity_out
+        return out
+
+    def _workload(self, conn, step, written: set[int], after_snap, failures: list[str]) -> tuple[list[dict], dict]:
         replan = self._replan(written, after_snap)
         plans = workload.explain(conn, replan, after_snap.server_version, savepoint=True)
-        wl = []
-        flagged = [q for q in replan if isinstance(self.plans.get(q.rel), workload.Plan)
-                   and (isinstance(plans[q.rel], str) or plans[q.rel].cost > self.plans[q.rel].cost * (1 + self.c.threshold))]
+
+        def worse(q) -> bool:
+            before, after = self.plans.get(q.rel), plans[q.rel]
+            if not isinstance(before, workload.Plan):
+                return False
+            return after.cost > before.cost * (1 + self.c.threshold) if isinstance(after, workload.Plan) else not _waited(after)
+
+        flagged = [q for q in replan if worse(q)]
         columns = self._reads(conn, None, flagged) if flagged else {}
         written_names = {after_snap.rels[o].name for o in written if o in after_snap.rels}
+        out = []
         for q in replan:
             entry = workload.compare(q.rel, self.plans.get(q.rel), plans[q.rel], self.c.threshold)
             entry["tables"] = sorted(str(n) for n in q.reads)
-            if q.rel in columns:  # a slower or broken query: which columns it reads, and what of it this migration wrote
+            if q.rel in columns:  # slower or broken: which columns it reads, and which of its tables this migration wrote
                 entry["columns"] = sorted(f"{t.name}.{c}" for t, c in columns[q.rel].columns)
                 entry["written_by_this_migration"] = sorted(t.name for t in columns[q.rel].tables if t.name in written_names)
-            wl.append(entry)
+            out.append(entry)
             if entry["status"] == "broken" and step.direction == "up":
-                failure = failure or (f"workload query {q.rel} no longer plans after {step.version} "
-                                      f"({plans[q.rel]}): the running version of the application would break")
+                failures.append(f"workload query {q.rel} no longer plans after {step.version} ({plans[q.rel]}): "
+                                "the running version of the application would break")
             elif entry["status"] == "slower" and self.c.strict:
-                failure = failure or f"workload query {q.rel} is slower after {step.version}: {entry['message']} (--strict)"
-        checks["workload"] = wl
-        checks["status"] = "fail" if failure else ("warn" if any(f.status == "fail" or f.status == "warn" for f in findings)
-                                                   or any(e["status"] in ("slower", "broken") for e in wl) else "pass")
-        st.record["checks"] = checks
-        st.record["impact"] = self._impact(st)
-        if failure:
-            raise MigrationError(f"{step.file.rel}: check failed: {failure}", path=step.file.rel, version=step.version)
-        st.record["status"] = "completed"
-        self.results.update(results)
-        for q in replan:
-            self.plans[q.rel] = plans[q.rel]
-        self.snap = after_snap
+                failures.append(f"workload query {q.rel} is slower after {step.version}: {entry['message']} (--strict)")
+        return out, plans
 
     def _impact(self, st: StepState) -> dict:
         measured = st.measure.statements
@@ -374,21 +387,5 @@ class ChecksObserver(Observer):
 _LOCKS_SQL = catalog.LOCKS_SQL
 
 
-def _advance(snap: catalog.Snapshot, touched: dict) -> catalog.Snapshot:
-    """The snapshot as it is after this migration: the touched relations replaced by their new state."""
-    new = copy.copy(snap)
-    new.rels = dict(snap.rels)
-    new.constraints = dict(snap.constraints)
-    new.invalid_indexes = dict(snap.invalid_indexes)
-    new._by_name = dict(snap._by_name)
-    for t in touched.values():
-        if t.rel is None:
-            new.drop(t.oid)
-        elif t.rel.kind in ("r", "p", "m", "v", "f"):
-            old = snap.rels.get(t.oid)
-            if old is not None and t.rel.size is None:
-                t.rel.size, t.rel.total = old.size, old.total
-            new.put(t.rel)
-            new.constraints[t.oid] = dict(t.constraints)
-            new.invalid_indexes[t.oid] = set(t.invalid_indexes)
-    return new
+def _waited(plan) -> bool:
+    return isinstance(plan, str) and plan.startswith(workload.WAITED_PREFIX)

@@ -152,8 +152,15 @@ def explain(conn: psycopg.Connection, queries: list[Query], server_version: int,
             if conn.closed or conn.broken:
                 raise
             diag = getattr(exc, "diag", None)
-            out[q.rel] = (diag.message_primary if diag is not None and diag.message_primary else str(exc).splitlines()[0])
+            text = diag.message_primary if diag is not None and diag.message_primary else str(exc).splitlines()[0]
+            if getattr(diag, "sqlstate", None) in WAITED:
+                text = WAITED_PREFIX + text  # another session's lock, not the migration's doing
+            out[q.rel] = text
     return out
+
+
+WAITED = {"55P03", "57014"}  # lock_not_available (lock_timeout), query_canceled (statement_timeout)
+WAITED_PREFIX = "not planned (waited too long for a lock): "
 
 
 def plan_change(before: Plan, after: Plan) -> str:
@@ -168,6 +175,8 @@ def plan_change(before: Plan, after: Plan) -> str:
 def compare(rel: str, before: Plan | str | None, after: Plan | str, threshold: float) -> dict:
     """A workload entry for the report: ok, slower, faster, new, broken."""
     if isinstance(after, str):
+        if after.startswith(WAITED_PREFIX):
+            return {"query": rel, "status": "skipped", "message": after}
         if isinstance(before, Plan):
             return {"query": rel, "status": "broken", "message": f"no longer plans: {after}", "before": before.as_json()}
         return {"query": rel, "status": "skipped", "message": f"does not plan: {after}"}
