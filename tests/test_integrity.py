@@ -210,3 +210,17 @@ def test_orphans_of_a_new_not_valid_key_are_a_warning(tmp_path, big_db):
                         "message": "2 row(s) of notes violate foreign key notes_plan_fkey: the key is NOT VALID; "
                                    "VALIDATE CONSTRAINT will fail until they are fixed"}]
     assert details(res)["checks"]["status"] == "warn"
+
+
+def test_a_constraint_weakened_two_migrations_later_is_still_caught(tmp_path, big_db):
+    scalar(big_db, "ALTER TABLE plans ADD CONSTRAINT plans_name_check CHECK (name <> '')")
+    readd = ("ALTER TABLE plans DROP CONSTRAINT plans_name_check;\n"
+             "ALTER TABLE plans ADD CONSTRAINT plans_name_check CHECK (name <> '') NOT VALID;\n")
+    root = project(tmp_path / "p", big_db, {
+        "2025.01.001__add_tier": ("ALTER TABLE plans ADD COLUMN tier int;\n", "ALTER TABLE plans DROP COLUMN tier;\n"),
+        "2025.01.002__weaken": (readd, "SELECT 1;\n"),
+    })
+    with pytest.raises(MigrationError) as exc:
+        migrate(root)
+    assert "constraint plans_name_check on public.plans was valid before the migration" in str(exc.value)
+    assert last_log(big_db, "2025.01.001")["status"] == "completed"
