@@ -11,7 +11,9 @@ from dbtool import snapshot
 from dbtool.errors import DbtoolError
 from dbtool.snapshot import Difference, Snapshot
 
-SCHEMA_SQL = (Path(__file__).parent / "data" / "snapshot_schema.sql").read_text()
+SCHEMA_TEMPLATE = (Path(__file__).parent / "data" / "snapshot_schema.sql").read_text()
+SCHEMA_SQL = SCHEMA_TEMPLATE  # rewritten by the ``extension`` fixture for servers without citext
+EXT = "citext"
 READER = "dbtool_snapshot_reader"
 OTHER_OWNER = "dbtool_snapshot_owner"
 ROLLBACK = "rollbacks/2025.01.003__x.sql"
@@ -24,6 +26,23 @@ def roles(pg_admin_url):
         for role in (READER, OTHER_OWNER):
             c.execute(f"""DO $$ BEGIN CREATE ROLE {role};
                           EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$""")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def extension(pg_admin_url):
+    """citext where the server has it; pgserver's PostgreSQL 16 ships only vector besides plpgsql."""
+    global SCHEMA_SQL, EXT
+    with psycopg.connect(pg_admin_url, autocommit=True) as c:
+        have = {r[0] for r in c.execute("SELECT name FROM pg_available_extensions")}
+    if "citext" in have:
+        EXT, SCHEMA_SQL = "citext", SCHEMA_TEMPLATE
+    elif "vector" in have:
+        EXT = "vector"
+        SCHEMA_SQL = SCHEMA_TEMPLATE.replace("CREATE EXTENSION citext;", "CREATE EXTENSION vector;").replace(
+            "email citext NOT NULL,", "email text NOT NULL,\n    embedding vector(3),")
+    else:
+        pytest.skip("the server has neither citext nor vector for the extension objects")
+    return EXT
 
 
 @pytest.fixture
@@ -59,14 +78,14 @@ def test_snapshot_covers_every_kind(billing):
     assert snap.get("sequence", "billing.invoice_no")["owned_by"] == "billing.subscriptions.invoice_no"
     assert snap.get("type", "billing.status")["labels"] == ["trial", "active", "cancelled"]
     assert snap.get("type", "billing.address")["attributes"] == ["street text", 'city text COLLATE pg_catalog."C"']
-    assert snap.get("extension", "citext")["schema"] == "public"
+    assert snap.get("extension", EXT)["schema"] == "public"
     assert snap.get("policy", "billing.subscriptions.tenant_isolation")["using"] == "(tenant = CURRENT_USER)"
     assert snap.get("function", "billing.monthly_total(billing.status)")["acl"] == ["(owner)=X", f"{READER}=X"]
     assert "procedure billing.cancel(bigint)" in snap.objects
     # Identity sequences belong to their column; extension objects and generated
     # range constructors are not user objects.
     assert "sequence billing.subscriptions_id_seq" not in snap.objects
-    assert not any("citext" in key for key in snap.objects if not key.startswith("extension"))
+    assert not any(key.startswith(("function", "type")) and EXT in key for key in snap.objects)
     assert not any(key.startswith("function billing.period") for key in snap.objects)
 
 
@@ -170,15 +189,15 @@ def test_dropping_a_table_is_one_difference_not_one_per_column(billing):
 
 def test_extension_version_is_compared(billing):
     available = billing.execute(
-        "SELECT version FROM pg_available_extension_versions WHERE name = 'citext' AND version <> '1.6'"
-        " ORDER BY version DESC LIMIT 1").fetchone()
+        "SELECT v.version FROM pg_available_extension_versions v JOIN pg_extension e ON e.extname = v.name"
+        " WHERE v.name = %s AND v.version <> e.extversion ORDER BY v.version DESC LIMIT 1", [EXT]).fetchone()
     if available is None:
-        pytest.skip("only one citext version is installed on this server")
+        pytest.skip(f"only one {EXT} version is installed on this server")
     before = snapshot.take(billing)
-    billing.execute("DROP EXTENSION citext CASCADE")
-    billing.execute(f"CREATE EXTENSION citext VERSION '{available[0]}'")
+    billing.execute(f"DROP EXTENSION {EXT} CASCADE")
+    billing.execute(f"CREATE EXTENSION {EXT} VERSION '{available[0]}'")
     found = changes(before, snapshot.take(billing), ignore={"column", "constraint", "index", "view"})
-    assert ("extension", "citext", "changed", "version") in found
+    assert ("extension", EXT, "changed", "version") in found
 
 
 def test_sequence_values_and_row_data_make_no_difference(billing):
@@ -219,7 +238,7 @@ def test_schema_filter(billing):
     snap = snapshot.take(billing, schemas=["billing"])
     assert {key.split(" ")[-1].split(".")[0] for key in snap.objects if key.startswith(("table", "schema"))} \
         == {"billing"}
-    assert "extension citext" not in snap.objects
+    assert f"extension {EXT}" not in snap.objects
     assert "event trigger billing_log_ddl" not in snap.objects
 
 
