@@ -181,9 +181,47 @@ SELECT l.relation::int8, l.mode, n.nspname, c.relname, c.relkind::text, c.relfil
    AND (c.oid IS NULL OR c.relkind IN ('r', 'p', 'm', 'f', 'v', 'S'))"""
 
 
-def locks_now(conn: psycopg.Connection) -> list[tuple]:
-    """Relation locks this backend holds: (oid, mode, schema, name, relkind, relfilenode); one cheap query."""
-    return conn.execute(LOCKS_SQL, prepare=True).fetchall()
+class Prepared:
+    """CORE_SQL and LOCKS_SQL as prepared statements of the migration's session, planned once per run.
+
+    Planning them again in every migration cost more than running them (the DDL before them has just
+    invalidated the caches the planner reads).  psycopg's own prepared statements would not do: psycopg
+    drops all of them after any ALTER or DROP, and migrations are made of those.  These are named, so
+    they are ours; should one disappear all the same (DISCARD ALL in a script), it is prepared again.
+    """
+
+    def __init__(self, conn: psycopg.Connection):
+        import uuid
+
+        tag = uuid.uuid4().hex[:8]
+        self.core, self.locks = f"dbtool_core_{tag}", f"dbtool_locks_{tag}"
+        self._prepare(conn)
+
+    def _prepare(self, conn: psycopg.Connection) -> None:
+        conn.execute(f"PREPARE {self.core} AS {CORE_SQL.split(';')[0]};\nPREPARE {self.locks} AS {LOCKS_SQL}",
+                     prepare=False)
+
+    def run(self, conn: psycopg.Connection, body: str) -> list[list[tuple]]:
+        """``body`` with EXECUTE of these statements, under a savepoint; prepared again if they are gone."""
+        try:
+            return guarded(conn, body, True)
+        except psycopg.errors.InvalidSqlStatementName:
+            self._prepare(conn)
+            return guarded(conn, body, True)
+
+    def core_sql(self) -> str:
+        return f"EXECUTE {self.core};\n{CORE_SQL.split(';', 1)[1].strip()}"
+
+    def locks_now(self, conn: psycopg.Connection) -> list[tuple]:
+        """Relation locks this backend holds: (oid, mode, schema, name, relkind, relfilenode)."""
+        return self.run(conn, f"EXECUTE {self.locks}")[0]
+
+    def close(self, conn: psycopg.Connection) -> None:
+        if not conn.closed and not conn.broken:
+            try:
+                conn.execute(f"DEALLOCATE {self.core}; DEALLOCATE {self.locks}", prepare=False)
+            except psycopg.Error:
+                pass
 
 
 @dataclass
@@ -344,9 +382,9 @@ def guarded(conn: psycopg.Connection, body: str, savepoint: bool) -> list[list[t
     """Run ``body`` (one or more statements) in one round trip; inside a transaction, under a savepoint
     so that an error leaves the migration's transaction usable."""
     if not savepoint:
-        return results(conn.execute(body))
+        return results(conn.execute(body, prepare=False))
     try:
-        return results(conn.execute(f"SAVEPOINT dbtool_check;\n{body};\nRELEASE SAVEPOINT dbtool_check"))
+        return results(conn.execute(f"SAVEPOINT dbtool_check;\n{body};\nRELEASE SAVEPOINT dbtool_check", prepare=False))
     except psycopg.Error:
         if not conn.closed and not conn.broken:
             conn.execute("ROLLBACK TO SAVEPOINT dbtool_check; RELEASE SAVEPOINT dbtool_check")

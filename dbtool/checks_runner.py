@@ -103,6 +103,7 @@ class ChecksObserver(Observer):
         self.workload_before = {k: (v.as_json() if isinstance(v, workload.Plan) else {"error": v}) for k, v in self.plans.items()}
         self.predictions = {(step.version, step.direction): p for step, p in predict_plan(conn, self.snap, plan.steps)}
         self.sampler = impact.LockWaitSampler(conn)
+        self.prepared = catalog.Prepared(conn)
         self.cur: StepState | None = None
 
     @staticmethod
@@ -153,7 +154,7 @@ class ChecksObserver(Observer):
         elif stmt.index == len(st.step.file.script.statements) - 1:
             st.pending_last = (stmt, duration_ms, wait)  # its locks come with the after-state query
         else:
-            st.measure.record(stmt, duration_ms, self._catalog(conn, catalog.locks_now, st.step), wait)
+            st.measure.record(stmt, duration_ms, self._catalog(conn, self.prepared.locks_now, st.step), wait)
 
     def before_commit(self, conn, step) -> dict:
         st = self.cur
@@ -193,15 +194,16 @@ class ChecksObserver(Observer):
     def _after_state(self, conn, st: StepState):
         """One round trip: the locked relations, the replication role, exact counts and static details."""
         first = st.checker.first_probes(st.count_targets)
-        body = catalog.CORE_SQL + (";\nSELECT " + ",\n".join(first.values()) if first else "")
+        core = self.prepared.core_sql()
+        body = core + (";\nSELECT " + ",\n".join(first.values()) if first else "")
         try:
-            sets = catalog.guarded(conn, body, True)
+            sets = self.prepared.run(conn, body)
             values = dict(zip(first, sets[2][0])) if first else {}
         except psycopg.Error:
             if conn.closed or conn.broken:
                 raise
             # Rare: a named table went away behind the statements' back. Ask again, one probe at a time.
-            sets = self._catalog(conn, lambda c: catalog.guarded(c, catalog.CORE_SQL, True), st.step)
+            sets = self._catalog(conn, lambda c: self.prepared.run(c, core), st.step)
             values = catalog.batch(conn, first, True)
         touched = catalog.parse_core(sets[0])
         for key, value in values.items():
@@ -226,6 +228,7 @@ class ChecksObserver(Observer):
         from dbtool import checks_report
 
         self.sampler.close()
+        self.prepared.close(conn)
         data = {"before": {"integrity": list(self.run_before.values()), "workload": self.workload_before},
                 "migrations": self.records, "cost_threshold": self.c.threshold, "strict": self.c.strict,
                 "lock_wait_method": impact.WAIT_METHOD}

@@ -156,3 +156,12 @@ def test_a_clone_predicts_with_its_sources_sizes(tmp_path, big_db):
     assert stmt["estimate"] == ("rewrites public.accounts, 50.0 GB on production (2026-11-02), under ACCESS EXCLUSIVE: "
                                 "reads and writes blocked while it runs")
     assert stmt["effects"][0]["rows_estimate"] == 900_000_000
+
+
+def test_a_script_that_deallocates_prepared_statements_is_still_measured(tmp_path, big_db):
+    root = project(tmp_path / "p", big_db, {
+        "2025.01.001__deallocate": ("DEALLOCATE ALL;\nALTER TABLE plans ADD COLUMN tier int;\n",
+                                    "ALTER TABLE plans DROP COLUMN tier;\n"),
+    })
+    stmts = migrate(root).results[0].details["impact"]["statements"]
+    assert stmts[0]["locks"] == [] and stmts[1]["locks"][0]["mode"] == "ACCESS EXCLUSIVE"
