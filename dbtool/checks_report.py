@@ -96,9 +96,10 @@ def _migration(rec: dict) -> list[str]:
     for w in checks.get("workload", []):
         if w["status"] in ("ok",):
             continue
-        reads = ", ".join(w.get("columns") or w.get("tables", []))
-        wrote = w.get("written_by_this_migration")
-        link = f"; this migration wrote {', '.join(wrote)}" if wrote else ""
+        wrote = w.get("changed_by_this_migration")
+        cols = [c for c in w.get("columns", []) if c.partition(".")[0] in (wrote or ())]
+        reads = ", ".join(cols or w.get("tables", []))
+        link = f"; this migration changed {', '.join(wrote)}" if wrote else ""
         lines.append(f"    workload {w['query']} {w['status']}: {w.get('message', '')} (reads {reads}{link})")
     for b in rec.get("blue_green", []):
         lines.append(f"    blue-green: {b}")

@@ -339,14 +339,19 @@ class ChecksObserver(Observer):
 
         flagged = [q for q in replan if worse(q)]
         columns = self._reads(conn, None, flagged) if flagged else {}
-        written_names = {after_snap.rels[o].name for o in written if o in after_snap.rels}
+        if step.transactional:
+            written_names = {after_snap.rels[o].name for o in written if o in after_snap.rels}
+        else:  # no locks to read afterwards: the tables its statements name, and those the prediction names
+            written_names = {n.name for n in touches.of_script(step.file.script).tables} | {
+                e["table"].rpartition(".")[2] for s in self.predictions.get((step.version, step.direction), ())
+                for e in s["effects"]}
         out = []
         for q in replan:
             entry = workload.compare(q.rel, self.plans.get(q.rel), plans[q.rel], self.c.threshold)
             entry["tables"] = sorted(str(n) for n in q.reads)
-            if q.rel in columns:  # slower or broken: which columns it reads, and which of its tables this migration wrote
+            if q.rel in columns:  # slower or broken: which columns it reads, and which of its tables this migration changed
                 entry["columns"] = sorted(f"{t.name}.{c}" for t, c in columns[q.rel].columns)
-                entry["written_by_this_migration"] = sorted(t.name for t in columns[q.rel].tables if t.name in written_names)
+                entry["changed_by_this_migration"] = sorted(t.name for t in columns[q.rel].tables if t.name in written_names)
             out.append(entry)
             if entry["status"] == "broken" and step.direction == "up":
                 failures.append(f"workload query {q.rel} no longer plans after {step.version} ({plans[q.rel]}): "

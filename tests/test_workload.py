@@ -47,11 +47,11 @@ def test_a_query_that_loses_its_index_is_flagged_and_linked_to_the_migration(tmp
     assert entry["change"] > 0.1
     # sqlglot says which columns it reads; the migration that slowed it wrote its table.
     assert entry["columns"] == ["accounts.email", "accounts.id", "accounts.legacy_code"]
-    assert entry["written_by_this_migration"] == ["accounts"]
+    assert entry["changed_by_this_migration"] == ["accounts"]
     assert res.results[0].details["checks"]["status"] == "warn"
     text = res.extra["report_text"]
     assert "2025.01.001" in text and "account_by_email.sql slower" in text
-    assert "(reads accounts.email, accounts.id, accounts.legacy_code; this migration wrote accounts)" in text
+    assert "(reads accounts.email, accounts.id, accounts.legacy_code; this migration changed accounts)" in text
 
 
 def test_strict_makes_a_slower_query_an_error_and_rolls_back(tmp_path, big_db):
