@@ -12,6 +12,7 @@ the read-only snapshot, pg_dump | psql, the log and size copies, and the schema 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -33,11 +34,11 @@ import staging_schema  # noqa: E402
 from dbtool import pgtools  # noqa: E402
 
 
-def floor(tools: pgtools.Toolset, src: str, dst: str) -> float:
+def floor(tools: pgtools.Toolset, src: str, dst: str, env: dict | None = None) -> float:
     t0 = time.perf_counter()
     dump = subprocess.Popen([str(tools.pg_dump.path), "--schema-only", f"--dbname={src}"], stdout=subprocess.PIPE)
     subprocess.run([str(tools.psql.path), "-q", "-X", "-v", "ON_ERROR_STOP=1", f"--dbname={dst}"], stdin=dump.stdout,
-                   stdout=subprocess.DEVNULL, check=True)
+                   stdout=subprocess.DEVNULL, check=True, env=env)
     dump.stdout.close()
     if dump.wait() != 0:
         raise SystemExit("pg_dump failed")
@@ -73,11 +74,14 @@ def clone_bench(tables: int, repeats: int) -> None:
                               " NOT IN ('pg_catalog', 'information_schema')").fetchone()[0]
             print(f"source: {n} tables built in {time.perf_counter() - t0:.1f}s")
             tools = pgtools.toolset(server)
-            floors, dbtools, phases, refresh = [], [], [], []
-            # Interleaved so that a noisy neighbour hurts both alike.
+            floors, async_floors, dbtools, phases, refresh = [], [], [], [], []
+            no_fsync = {**os.environ, "PGOPTIONS": "-c synchronous_commit=off"}
+            # Interleaved so that a noisy neighbour hurts all alike.
             for _ in range(repeats):
                 with scratch_db("bench_dst") as dst:
                     floors.append(floor(tools, src, dst))
+                with scratch_db("bench_dst") as dst:
+                    async_floors.append(floor(tools, src, dst, no_fsync))
                 with scratch_db("bench_dst") as dst:
                     project(Path(tmp), src, dst)
                     t = time.perf_counter()
@@ -95,7 +99,10 @@ def clone_bench(tables: int, repeats: int) -> None:
     f_med, d_med = statistics.median(floors), statistics.median(dbtools)
     print(f"clone of {n} tables ({tools.pg_dump}), {repeats} interleaved runs, seconds min / median:")
     print(f"  pg_dump --schema-only | psql          : {min(floors):6.2f} / {f_med:6.2f}")
+    a_med = statistics.median(async_floors)
+    print(f"  the same, psql with synchronous_commit=off: {min(async_floors):6.2f} / {a_med:6.2f}")
     print(f"  dbtool clone (fresh target)           : {min(dbtools):6.2f} / {d_med:6.2f}   ratio {min(dbtools) / min(floors):4.2f}x / {d_med / f_med:4.2f}x")
+    print(f"  dbtool vs the synchronous_commit=off pipe: {min(dbtools) / min(async_floors):4.2f}x / {d_med / a_med:4.2f}x")
     print(f"  dbtool clone --yes (emptying first)   : {min(refresh):6.2f} / {statistics.median(refresh):6.2f}")
     med = {k: statistics.median(p.get(k, 0) for p in phases) for k in phases[0]}
     print("  dbtool phases (median ms): " + ", ".join(f"{k} {v:.0f}" for k, v in med.items()))
