@@ -42,7 +42,8 @@ LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SERVER_CHOICES = "local, embedded, url or docker:IMAGE (e.g. docker:postgres:16)"
 # Modules whose behaviour depends on the server's major version: catalog queries (snapshots) and
 # the rules that read the server. A module can also mark itself: pytestmark = pytest.mark.pgversion.
-VERSION_SPECIFIC = ("test_snapshot*.py", "test_rule*.py", "test_roundtrip*.py", "test_server_matrix.py", "test_pytest_plugin.py")
+VERSION_SPECIFIC = ("test_snapshot*.py", "test_rule*.py", "test_roundtrip*.py", "test_server_matrix.py", "test_pytest_plugin.py",
+                    "test_migrate.py", "test_integrity.py", "test_impact.py", "test_workload.py")
 _containers: list = []
 _used: dict[str, str] = {}
 

@@ -74,7 +74,11 @@ def test_migrate_to_and_status_exit_code_for_pipelines(project_factory, db_url):
 
 
 def _dump(url):
-    out = subprocess.run(["pg_dump", "-s", "--no-owner", "-d", url, "-T", "migration_log", "-T", "migration_log_id_seq"],
+    from dbtool import pgtools
+
+    with psycopg.connect(url) as c:
+        pg_dump = pgtools.find("pg_dump", c.info.server_version // 10000).path
+    out = subprocess.run([str(pg_dump), "-s", "--no-owner", "-d", url, "-T", "migration_log", "-T", "migration_log_id_seq"],
                          capture_output=True, text=True, check=True).stdout
     return "\n".join(l for l in out.splitlines() if not l.startswith("--") and "restrict" not in l.lower())
 
