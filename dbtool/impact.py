@@ -221,6 +221,10 @@ def target_context(conn: psycopg.Connection, snap: Snapshot, steps):
     static = [of_script(step.file.script) for step in steps]
     oids = {r.oid for t in static for n in t.tables if (r := snap.resolve(n)) is not None}
     indexes = sorted({n.name for t in static for n in t.dropped_indexes})
+    from dbtool.touches import functions_called
+
+    # Only the functions the statements call matter (a DEFAULT's volatility decides a rewrite).
+    functions = sorted({f for step in steps for st in step.file.script.statements for f in functions_called(st.node)})
     row = conn.execute("""
         SELECT (SELECT json_agg(json_build_array(attrelid::int8, attname, format_type(atttypid, atttypmod)))
                   FROM pg_attribute WHERE attrelid = ANY(%(oids)s) AND attnum > 0 AND NOT attisdropped),
@@ -229,10 +233,10 @@ def target_context(conn: psycopg.Connection, snap: Snapshot, steps):
                (SELECT json_object_agg(proname, CASE provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable'
                                                  ELSE 'volatile' END)
                   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')),
+                 WHERE p.proname = ANY(%(functions)s) AND n.nspname NOT IN ('pg_catalog', 'information_schema')),
                (SELECT json_object_agg(c.relname, i.indrelid::regclass::text) FROM pg_index i
                   JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ANY(%(idx)s))""",
-                       {"oids": list(oids), "idx": indexes}).fetchone()
+                       {"oids": list(oids), "idx": indexes, "functions": functions}).fetchone()
     types: dict[int, dict[str, str]] = {}
     for oid, col, typ in row[0] or ():
         types.setdefault(oid, {})[col] = typ
