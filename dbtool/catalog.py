@@ -157,7 +157,7 @@ def snapshot(conn: psycopg.Connection, *, in_transaction: bool = False) -> Snaps
                  WHERE {USER_NS}),
                current_schemas(false)::text[], current_setting('track_counts')::bool,
                current_setting('server_version_num')::int,
-               pg_stat_force_next_flush()
+               {flush_sql(conn)}
     """
     if in_transaction:
         row = results(conn.execute("SELECT set_config('jit', 'off', true);\n" + query))[1][0]
@@ -209,8 +209,8 @@ class Prepared:
             self._prepare(conn)
             return guarded(conn, body, True)
 
-    def core_sql(self) -> str:
-        return f"EXECUTE {self.core};\n{CORE_SQL.split(';', 1)[1].strip()}"
+    def core_sql(self, conn: psycopg.Connection) -> str:
+        return f"EXECUTE {self.core};\n" + CORE_SQL.split(";", 1)[1].strip().format(flush=flush_sql(conn))
 
     def locks_now(self, conn: psycopg.Connection) -> list[tuple]:
         """Relation locks this backend holds: (oid, mode, schema, name, relkind, relfilenode)."""
@@ -263,8 +263,8 @@ class Touched:
         return any(m in WRITE_MODES for m in self.modes)
 
 
-# The relations the migration's backend holds a lock on, with their statistics in this transaction.  Kept
-# simple on purpose: it is planned anew in every migration (DDL makes psycopg drop prepared statements).
+# The relations the migration's backend holds a lock on, with their statistics in this transaction (run
+# through Prepared below; the second statement's {flush} is filled in for the server's version).
 CORE_SQL = f"""
 SELECT l.oid::int8, l.modes, n.nspname, c.relname, c.relkind::text, c.relfilenode::int8, c.reltuples, c.relpages,
        CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) END,
@@ -277,7 +277,25 @@ SELECT l.oid::int8, l.modes, n.nspname, c.relname, c.relkind::text, c.relfilenod
          GROUP BY relation) l
   LEFT JOIN pg_class c ON c.oid = l.oid LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.oid IS NULL OR c.relkind IN ('r', 'p', 'm', 'f', 'v', 'S');
-SELECT current_setting('session_replication_role'), pg_stat_force_next_flush()::text"""
+SELECT current_setting('session_replication_role'), {{flush}}::text"""
+
+
+def flush_sql(conn: psycopg.Connection) -> str:
+    """Ask the backend to flush its statistics at its next idle moment (after COMMIT), so that the next
+    migration's pg_stat_xact counters start from zero.  PostgreSQL 15+; before it, see STATS_BASELINE_SQL."""
+    return "pg_stat_force_next_flush()" if can_flush_stats(conn) else "NULL"
+
+
+def can_flush_stats(conn: psycopg.Connection) -> bool:
+    return conn.info.server_version >= 150000
+
+
+# Before PostgreSQL 15 a backend keeps the counts of its earlier transactions until it reports them (every
+# 500 ms at most) and pg_stat_xact_* include them: on those servers they are read at the start of each
+# migration and subtracted.
+STATS_BASELINE_SQL = """
+SELECT relid::int8, n_tup_ins, n_tup_del, n_tup_upd FROM pg_stat_xact_user_tables
+ WHERE n_tup_ins + n_tup_del + n_tup_upd > 0"""
 
 
 def details_sql(rel: str) -> str:

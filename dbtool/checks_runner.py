@@ -83,6 +83,7 @@ class StepState:
         self.count_targets: dict[int, tuple] = {}
         self.pending_last = None
         self.rewrites: list[str] | None = None
+        self.stats_baseline: dict[int, tuple] = {}
         self.record: dict = {"version": step.version, "name": step.migration.name, "direction": step.direction,
                              "file": step.file.rel, "status": "running"}
 
@@ -134,6 +135,8 @@ class ChecksObserver(Observer):
                                  "then drop it in a later migration", path=step.file.rel, version=step.version)
         if not step.transactional:
             return
+        if not catalog.can_flush_stats(conn):
+            st.stats_baseline = {r[0]: r[1:] for r in self._q(conn, catalog.STATS_BASELINE_SQL, step)[0]}
         st.count_targets = checker.count_targets()
         before = [o for o, (sql_before, _) in st.count_targets.items() if sql_before]
         if before:
@@ -194,7 +197,7 @@ class ChecksObserver(Observer):
     def _after_state(self, conn, st: StepState):
         """One round trip: the locked relations, the replication role, exact counts and static details."""
         first = st.checker.first_probes(st.count_targets)
-        core = self.prepared.core_sql()
+        core = self.prepared.core_sql(conn)
         body = core + (";\nSELECT " + ",\n".join(first.values()) if first else "")
         try:
             sets = self.prepared.run(conn, body)
@@ -206,6 +209,10 @@ class ChecksObserver(Observer):
             sets = self._catalog(conn, lambda c: self.prepared.run(c, core), st.step)
             values = catalog.batch(conn, first, True)
         touched = catalog.parse_core(sets[0])
+        for oid, (ins, dele, upd) in st.stats_baseline.items():  # PostgreSQL < 15: earlier transactions' counts
+            if oid in touched:
+                t = touched[oid]
+                t.inserted, t.deleted, t.updated = t.inserted - ins, t.deleted - dele, t.updated - upd
         for key, value in values.items():
             if key.startswith("detail:") and not isinstance(value, Exception):
                 catalog.attach_details(touched, value)

@@ -224,3 +224,21 @@ def test_a_constraint_weakened_two_migrations_later_is_still_caught(tmp_path, bi
         migrate(root)
     assert "constraint plans_name_check on public.plans was valid before the migration" in str(exc.value)
     assert last_log(big_db, "2025.01.001")["status"] == "completed"
+
+
+def test_row_loss_without_forced_statistics_flush(tmp_path, big_db, monkeypatch):
+    """PostgreSQL before 15 cannot be asked to flush a backend's counts: they are read before each migration
+    and subtracted.  Simulated here by not flushing, so the earlier migration's deletes are still pending."""
+    from dbtool import catalog
+
+    monkeypatch.setattr(catalog, "can_flush_stats", lambda conn: False)
+    root = project(tmp_path / "p", big_db, {
+        "2025.01.001__purge_notes": ("-- dbtool: deletes audit_notes\nDELETE FROM audit_notes WHERE id <= 30;\n", "SELECT 1;\n"),
+        "2025.01.002__touch_notes": ("UPDATE audit_notes SET note = 'x' WHERE id = 100;\n", "SELECT 1;\n"),
+        "2025.01.003__purge_more": ("DELETE FROM audit_notes WHERE id = 200;\n", "SELECT 1;\n"),
+    })
+    with pytest.raises(MigrationError) as exc:
+        migrate(root)
+    assert "public.audit_notes lost 1 row(s)" in str(exc.value)  # 1, not 31: the first migration's 30 are subtracted
+    second = last_log(big_db, "2025.01.002")["details"]["checks"]["rows"][0]
+    assert second["deleted"] == 0 and second["lost"] == 0 and second["before"] == 470
