@@ -211,7 +211,7 @@ def rollback(version, env, cfg, fmt, dry_run, yes, no_checks):
     confirm = _confirm()
     if not dry_run and not yes and confirm is not None:
         plan = api.rollback(cfg, version, env, dry_run=True)
-        click.echo(render.run_text(plan), err=True)
+        click.echo(render.run_text(plan, as_plan=True), err=True)
         if plan.plan.steps and not plan_is_protected(cfg, env):
             if not click.confirm("Roll back these migrations?", default=False, err=True):
                 click.echo("Error: rollback cancelled; nothing was changed", err=True)

@@ -30,14 +30,15 @@ def status_text(res: StatusResult, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def run_text(res: RunResult) -> str:
+def run_text(res: RunResult, as_plan: bool = False) -> str:
+    """A run's report; ``as_plan`` shows a dry run as the plan about to be confirmed."""
     verb = "migrate" if res.direction == "up" else "rollback"
     lines = []
     if res.dry_run:
         if not res.plan.steps:
             lines.append(f"{verb} on {res.env} ({res.database}): nothing to do")
         else:
-            lines.append(f"{verb} plan for {res.env} ({res.database}), nothing will be changed:")
+            lines.append(f"{verb} plan for {res.env} ({res.database}):")
             for s in res.plan.steps:
                 tx = "" if s.transactional else "  [outside a transaction]"
                 lines.append(f"  {s.direction:<4} {s.version}  {s.file.rel}{tx}")
@@ -50,6 +51,8 @@ def run_text(res: RunResult) -> str:
                     if any(not e.get("new_table") for e in stmt.get("effects", ())) or \
                             stmt.get("estimate", "").startswith("not analysed"):
                         lines.append(f"    line {stmt['line']}: {stmt['estimate']}")
+        if res.plan.steps and not as_plan:
+            lines.append("dry run: nothing was changed")
         return "\n".join(lines)
     if not res.results and "error" in res.extra:
         return ""
