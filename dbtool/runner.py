@@ -326,6 +326,10 @@ class Runner:
                 raise ConnectError(f"{step.file.rel}: the connection to the database was lost during {step.version} "
                                    f"({str(exc).strip().splitlines()[0] if str(exc).strip() else 'no reason given'}); "
                                    "the server rolls back the open transaction, so nothing of it remains") from None
+            except ConnectError as err:
+                # Lost mid-statement: the server discards the open transaction with the connection.
+                err.message += f"; the server rolls back the open transaction, so nothing of {step.version} remains"
+                raise
             except BaseException:
                 self._rollback()
                 raise

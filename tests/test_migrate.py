@@ -329,3 +329,23 @@ def test_library_api_returns_results_and_raises_typed_errors(project_factory, db
         api.rollback(cfg, "2024.12.001")
     res = api.rollback(cfg, "2025.01.004")
     assert res.applied == ["2025.01.004"]
+
+
+def test_database_that_goes_away_mid_run(project_factory, db_url):
+    migs = {"2025.06.001__a": ("CREATE TABLE a (id int);\n", "DROP TABLE a;\n"),
+            "2025.06.002__b": ("CREATE TABLE b (id int);\nSELECT pg_sleep(30);\n", "DROP TABLE b;\n")}
+    root = project_factory(migs, url=db_url)
+    p = subprocess.Popen([sys.executable, "-m", "dbtool", "migrate", "--no-checks"], cwd=root, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        for _ in range(200):
+            if c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                         " WHERE query LIKE 'SELECT pg_sleep(30)%%'").fetchall():
+                break
+            time.sleep(0.05)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2
+    assert err.startswith("Error: migrations/2025.06.002__b.sql:2: the connection to the database was lost")
+    assert "nothing of 2025.06.002 remains" in err and "Traceback" not in err
+    assert tables(db_url) == {"a", "migration_log"}
+    assert [(v, s) for v, d, s in states(db_url)] == [("2025.06.001", "completed")]
