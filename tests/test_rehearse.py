@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -74,9 +75,27 @@ def test_rehearse_refuses_a_protected_scratch_environment(production, tmp_path):
     assert r.err.startswith("Error: environment backup_site is protected: rehearse never writes there")
 
 
-def test_rehearse_on_the_embedded_server_by_default(production, make_db, tmp_path):
+@pytest.fixture
+def embedded_dir():
+    """A private embedded server's folder, stopped and removed after the test.
+
+    Not under tmp_path: pgserver runs postgres as its own OS user, and each new pytest run
+    resets /tmp/pytest-of-root to 0700, which would lock that user out of a running server.
+    """
+    import shutil
+    import tempfile
+
+    from dbtool import embedded as _embedded
+
+    folder = Path(tempfile.mkdtemp(prefix="dbtool-rehearse-"))
+    yield folder
+    _embedded.stop(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_rehearse_on_the_embedded_server_by_default(production, make_db, tmp_path, embedded_dir):
     pytest.importorskip("pgserver")
-    embedded = f'embedded_dir = "{tmp_path / "embedded"}"'
+    embedded = f'embedded_dir = "{embedded_dir}"'
     # production's extensions are not all on the embedded server: said before anything is created
     root = project(tmp_path / "a", {"production": {"url": production.url, "protected": True}}, extra=embedded)
     r = dbtool("rehearse", "--from", "production", cwd=root)
