@@ -165,7 +165,7 @@ def load(path: Path | str | None = None, cwd: Path | None = None) -> Config:
 
 def _build(raw: dict, path: Path) -> Config:
     cfg = Config(root=path.parent.resolve(), path=path, raw=raw)
-    known_tables = {"dbtool", "env", "validate", "rules", "checks", "clone", "pytest"}
+    known_tables = {"dbtool", "env", "rules", "clone"}
     for key in raw:
         if key not in known_tables:
             raise ConfigError(f"{path.name}: unknown table [{key}]; expected one of " + ", ".join(f"[{k}]" for k in sorted(known_tables)))

@@ -38,7 +38,7 @@ from dbtool.runner import Runner, Step
 Progress = Callable[..., None]
 
 
-# rule id -> (severity, the safer way); README-roundtrip.md documents each.
+# rule id -> (severity, the safer way); docs/validate.md documents each.
 RULES = {
     "roundtrip-up-failed": ("error", "fix the up-script at that line; it must apply to the schema the earlier migrations build"),
     "roundtrip-verify-failed": ("error", "the migration did not do what its verify script expects: fix the up-script or the check"),
