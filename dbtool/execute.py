@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 import psycopg
 from psycopg import sql
 
-from dbtool.errors import ConnectError, MigrationError
+from dbtool.errors import ConnectError
 from dbtool.sql import LineIndex, Script, Statement
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -103,10 +103,3 @@ def _failure(exc: psycopg.Error, script: Script, stmt: Statement, path: str) -> 
     elif diag.context and "line" in diag.context and stmt.kind == "DoStmt":
         pass  # PL/pgSQL errors name their own line in the context; keep the statement's line
     return StatementFailure(path, line, column, diag.sqlstate, message, stmt)
-
-
-def failure_to_error(f: StatementFailure, version: str, direction: str) -> MigrationError:
-    what = "migration" if direction == "up" else "rollback"
-    code = f" [{f.sqlstate}]" if f.sqlstate else ""
-    return MigrationError(f"{f.path}:{f.line}: {what} {version} failed: {f.message}{code}; nothing of it was applied",
-                          path=f.path, line=f.line, version=version, sqlstate=f.sqlstate, detail=f.message)

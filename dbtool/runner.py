@@ -229,15 +229,6 @@ class Runner:
         self.progress = progress
         self.who = applied_by(conn)
 
-    def run(self, plan: Plan) -> list[StepResult]:
-        results = []
-        for i, step in enumerate(plan.steps):
-            self.progress("step_start", step=step, index=i, total=len(plan.steps))
-            res = self.run_step(step)
-            results.append(res)
-            self.progress("step_done", step=step, result=res, index=i, total=len(plan.steps))
-        return results
-
     def run_step(self, step: Step) -> StepResult:
         if step.transactional:
             return self._run_transactional(step)
