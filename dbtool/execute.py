@@ -7,6 +7,7 @@ line in the file, not at an offset in a blob.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -18,6 +19,8 @@ from dbtool.errors import ConnectError
 from dbtool.sql import LineIndex, Script, Statement
 
 LOCK_NOT_AVAILABLE = "55P03"
+_PLPGSQL_LINE = re.compile(r"inline_code_block line (\d+)")
+_DOLLAR_QUOTE = re.compile(r"\$[A-Za-z_0-9]*\$")
 
 
 class StatementObserver(Protocol):
@@ -100,6 +103,12 @@ def _failure(exc: psycopg.Error, script: Script, stmt: Statement, path: str) -> 
         offset = script.text.find(stmt.text, stmt.start)
         offset = (offset if offset >= 0 else stmt.start) + int(pos) - 1
         line, column = LineIndex(script.text).position(offset)
-    elif diag.context and "line" in diag.context and stmt.kind == "DoStmt":
-        pass  # PL/pgSQL errors name their own line in the context; keep the statement's line
+    elif diag.context and stmt.kind == "DoStmt":
+        # PL/pgSQL counts lines from the start of the DO body: "... inline_code_block line 4 at RAISE".
+        m = _PLPGSQL_LINE.search(diag.context)
+        body = _DOLLAR_QUOTE.search(stmt.text)
+        if m and body:
+            start = script.text.find(stmt.text, stmt.start)
+            body_line, _ = LineIndex(script.text).position((start if start >= 0 else stmt.start) + body.end())
+            line, column = body_line + int(m.group(1)) - 1, 1
     return StatementFailure(path, line, column, diag.sqlstate, message, stmt)

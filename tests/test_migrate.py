@@ -305,7 +305,8 @@ def test_verify_script_failure_rolls_back(project_factory, db_url):
                                          "    RAISE EXCEPTION 'no platform seeded';\n  END IF;\nEND $$;\n"})
     r = dbtool("migrate", cwd=root)
     assert r.code == 1
-    assert "checks/2025.01.001__create_platforms.sql" in r.err and "no platform seeded" in r.err
+    # the RAISE stands on line 4 of the verify script: PL/pgSQL's own line is mapped back to the file
+    assert "checks/2025.01.001__create_platforms.sql:4: verify script of 2025.01.001 failed: no platform seeded" in r.err
     assert "platforms" not in tables(db_url)
 
 

@@ -205,7 +205,8 @@ def test_failing_verify_script(project_factory, pg_admin_url):
         "    RAISE EXCEPTION 'index subscriptions_status_idx is missing';\n"
         "  END IF;\nEND $$;\n")})
     f = one(res, "roundtrip-verify-failed")
-    assert f.severity == "error" and f.file == "checks/2025.01.002__index_status.sql" and f.line == 2
+    # line 5 is the RAISE inside the DO block (PL/pgSQL's own line, mapped back to the file)
+    assert f.severity == "error" and f.file == "checks/2025.01.002__index_status.sql" and f.line == 5
     assert f.version == "2025.01.002" and "index subscriptions_status_idx is missing" in f.message
     assert res.stopped_at == "2025.01.002" and res.untested == ["2025.01.003"]
 
