@@ -333,31 +333,32 @@ def column_defs(node):
     return [(table_of(node), c.def_, False) for c in alter_cmds(node, AT.AT_AddColumn)]
 
 
-def primary_key_columns(node) -> set[str]:
-    """Columns of the PRIMARY KEY declared in a CREATE TABLE (column or table constraint)."""
+def _key_columns(node, contype, keys: str) -> set[str]:
+    """Columns named by ``contype`` constraints in a CREATE TABLE or added by an ALTER TABLE.
+
+    ``keys`` is the constraint's column list: ``keys`` for primary keys, ``fk_attrs`` for foreign keys.
+    """
     out = set()
     if isinstance(node, ast.CreateStmt):
         for e in node.tableElts or ():
-            if isinstance(e, ast.ColumnDef) and ddl.constraints_of(e, ConstrType.CONSTR_PRIMARY):
+            if isinstance(e, ast.ColumnDef) and ddl.constraints_of(e, contype):
                 out.add(e.colname)
-            elif isinstance(e, ast.Constraint) and e.contype == ConstrType.CONSTR_PRIMARY:
-                out |= {k.sval for k in e.keys or ()}
-    for _, con in added_constraints(node, ConstrType.CONSTR_PRIMARY):
-        out |= {k.sval for k in con.keys or ()}
+            elif isinstance(e, ast.Constraint) and e.contype == contype:
+                out |= {k.sval for k in getattr(e, keys) or ()}
+    for _, con in added_constraints(node, contype):
+        out |= {k.sval for k in getattr(con, keys) or ()}
     return out
 
 
+def primary_key_columns(node) -> set[str]:
+    """Columns of the PRIMARY KEY declared in a CREATE TABLE (column or table constraint) or added later."""
+    return _key_columns(node, ConstrType.CONSTR_PRIMARY, "keys")
+
+
 def foreign_key_columns(node) -> set[str]:
-    out = set()
-    if isinstance(node, ast.CreateStmt):
-        for e in node.tableElts or ():
-            if isinstance(e, ast.ColumnDef) and ddl.constraints_of(e, ConstrType.CONSTR_FOREIGN):
-                out.add(e.colname)
-            elif isinstance(e, ast.Constraint) and e.contype == ConstrType.CONSTR_FOREIGN:
-                out |= {k.sval for k in e.fk_attrs or ()}
+    """Columns that reference another table, however the foreign key is declared."""
+    out = _key_columns(node, ConstrType.CONSTR_FOREIGN, "fk_attrs")
     for _, col, _ in column_defs(node) if isinstance(node, ast.AlterTableStmt) else ():
         if ddl.constraints_of(col, ConstrType.CONSTR_FOREIGN):
             out.add(col.colname)
-    for _, con in added_constraints(node, ConstrType.CONSTR_FOREIGN):
-        out |= {k.sval for k in con.fk_attrs or ()}
     return out
