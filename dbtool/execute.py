@@ -48,11 +48,11 @@ class StatementFailure(Exception):
         return self.sqlstate == LOCK_NOT_AVAILABLE
 
 
-def set_guards(conn: psycopg.Connection, lock_timeout: str, statement_timeout: str, local: bool = True) -> None:
-    """SET [LOCAL] lock_timeout / statement_timeout from the configuration."""
+def guards_sql(lock_timeout: str, statement_timeout: str, local: bool = True) -> sql.Composed:
+    """``SET [LOCAL] lock_timeout = …; SET [LOCAL] statement_timeout = …`` from the configuration, one message."""
     scope = sql.SQL("SET LOCAL" if local else "SET")
-    conn.execute(sql.SQL("{} lock_timeout = {}").format(scope, sql.Literal(str(lock_timeout))))
-    conn.execute(sql.SQL("{} statement_timeout = {}").format(scope, sql.Literal(str(statement_timeout))))
+    return sql.SQL("{} lock_timeout = {}; {} statement_timeout = {}").format(
+        scope, sql.Literal(str(lock_timeout)), scope, sql.Literal(str(statement_timeout)))
 
 
 def run_statements(conn: psycopg.Connection, script: Script, *, path: str,

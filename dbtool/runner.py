@@ -19,7 +19,7 @@ from psycopg.pq import TransactionStatus
 
 from dbtool.db import applied_by
 from dbtool.errors import ConnectError, LockError, MigrationError, StateError
-from dbtool.execute import StatementFailure, run_statements, set_guards
+from dbtool.execute import StatementFailure, guards_sql, run_statements
 from dbtool.files import Migration, Project, SqlFile, version_key
 from dbtool.history import History, VersionState
 from dbtool.sql import Statement
@@ -255,8 +255,7 @@ class Runner:
 
     def _begin(self) -> None:
         # One round trip: BEGIN and the session guards, local to this transaction.
-        self.conn.execute(sql.SQL("BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}").format(
-            sql.Literal(self.lock_timeout), sql.Literal(self.statement_timeout)))
+        self.conn.execute(sql.SQL("BEGIN; ") + guards_sql(self.lock_timeout, self.statement_timeout))
 
     def _rollback(self) -> None:
         if not self.conn.closed and not self.conn.broken and self.conn.info.transaction_status != TransactionStatus.IDLE:
@@ -333,7 +332,7 @@ class Runner:
                                          status="started", checksum=self._checksum(step), applied_by=self.who,
                                          details=self._base_details(step))
         stmts: list[dict] = []
-        set_guards(self.conn, self.lock_timeout, self.statement_timeout, local=False)
+        self.conn.execute(guards_sql(self.lock_timeout, self.statement_timeout, local=False))
         try:
             self.observer.before_migration(self.conn, step)
             for stmt in script.statements:
